@@ -1,0 +1,37 @@
+# muselab: every target is idempotent; run `make studio` or `make test` on a fresh machine.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH := torch==2.13.0
+
+.PHONY: install data test lint studio clean-venv bench
+
+install: $(STAMP)
+
+# torch first from the pinned CPU wheel: an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+data: install
+	$(BIN)/muselab data fetch emoji
+
+test: install data
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/peak.py
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/sample_latency.py
+
+clean-venv:
+	rm -rf $(VENV)
