@@ -311,7 +311,7 @@ def data_inspect(
     from muselab.data import inspect_folder
 
     report = inspect_folder(path, out=sheet, resolution=res)
-    out.print(report.render())
+    out.print(report.render(), markup=False, highlight=False)
 
 
 def main() -> None:

@@ -1,0 +1,49 @@
+"""Shared pytest fixtures.
+
+``tmp_home`` gives a test its own empty data home. ``emoji_home`` is a data home shared
+by the whole session *and across runs* (``$MUSELAB_TEST_HOME``, default
+``~/.cache/muselab-test``) in which the built-in ``emoji`` set is fetched once per
+machine; ``emoji_data`` loads 256 emoji at 32 px from it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from muselab.data import ImageDataset
+
+
+@pytest.fixture
+def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point ``$MUSELAB_HOME`` at a fresh temporary folder for this test."""
+    home = tmp_path / "muselab-home"
+    home.mkdir()
+    monkeypatch.setenv("MUSELAB_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def emoji_home() -> Path:
+    """A shared data home with the ``emoji`` set fetched (once per machine)."""
+    from muselab.data import fetch_dataset
+
+    default = Path.home() / ".cache" / "muselab-test"
+    home = Path(os.environ.get("MUSELAB_TEST_HOME", str(default))).expanduser()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MUSELAB_HOME", str(home))
+        fetch_dataset("emoji", progress=False)
+    return home
+
+
+@pytest.fixture
+def emoji_data(emoji_home: Path, monkeypatch: pytest.MonkeyPatch) -> ImageDataset:
+    """The first 256 emoji at 32 px, with ``$MUSELAB_HOME`` set to ``emoji_home``."""
+    from muselab.data import load_images
+
+    monkeypatch.setenv("MUSELAB_HOME", str(emoji_home))
+    return load_images("emoji", 32, limit=256, progress=False)
