@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 
 import torch
 from common import best_time, count_flops, matmul_peak_gflops
@@ -29,8 +30,9 @@ def main() -> None:
                           torch.device("cpu"))
         for n in (1, 16, 64):
             z = task.sample_z(n, torch.Generator().manual_seed(0))
-            seconds = best_time(lambda z=z: task.sample(z), repeats=5)
-            gflops = count_flops(lambda z=z: task.sample(z)) / seconds / 1e9
+            run = functools.partial(task.sample, z)
+            seconds = best_time(run, repeats=5)
+            gflops = count_flops(run) / seconds / 1e9
             print(f"{name:<10} {n:>4} {seconds * 1e3:>10.2f} {n / seconds:>8.1f} "
                   f"{gflops:>8.1f} {gflops / peak:>7.1%}")
 

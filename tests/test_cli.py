@@ -18,7 +18,8 @@ runner = CliRunner()
 
 TINY = ["--set", "model_config.net.g_width=8", "--set", "model_config.net.d_width=8",
         "--set", "model_config.net.max_width=32", "--set", "train.metric_n=32",
-        "--set", "train.sample_n=4", "--set", "train.metric_every=2", "--set", "train.tensorboard=false"]
+        "--set", "train.sample_n=4", "--set", "train.metric_every=2",
+        "--set", "train.tensorboard=false"]
 
 
 @pytest.fixture

@@ -110,8 +110,8 @@ def train(
 ) -> None:
     """Train a model; every run gets a numbered directory under runs/."""
     from muselab.config import load_file
-    from muselab.train.rundir import find_run, runs_root
     from muselab.train.run import resolve_config, resume_run, start_run
+    from muselab.train.rundir import find_run, runs_root
 
     root_dir = runs_root(runs_dir)
     overrides = parse_sets(set_ or [])
@@ -186,7 +186,8 @@ def sample(
     images = pipe.generate(seeds, label)
     for s, img in zip(seeds, images, strict=True):
         save_png(out_dir / f"seed{s:06d}.png", img, pipe.provenance(seed=s, label=label))
-    save_png(out_dir / "grid.png", make_grid(images), pipe.provenance(seeds=f"{seed}..{seed + n - 1}"))
+    grid_meta = pipe.provenance(seeds=f"{seed}..{seed + n - 1}")
+    save_png(out_dir / "grid.png", make_grid(images), grid_meta)
     out.print(f"wrote {n} images and grid.png to {out_dir}")
 
 
@@ -224,7 +225,9 @@ def interpolate(
 
 @runs_app.command("list")
 @user_errors
-def runs_list(runs_dir: Annotated[Path | None, typer.Option(help="Where runs are.")] = None) -> None:
+def runs_list(
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs are.")] = None,
+) -> None:
     """Runs with their model, data, step and latest quality."""
     from muselab.train.rundir import list_runs, runs_root
 

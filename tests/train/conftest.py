@@ -27,7 +27,8 @@ def tiny_overrides(steps: int = 6, model: str = "hinge-gan", **train: Any) -> di
 
 def tiny_config(model: str = "hinge-gan", steps: int = 6, extra: dict[str, Any] | None = None,
                 **train: Any) -> RunConfig:
-    return resolve_config(model, overrides=merge(tiny_overrides(steps, model, **train), extra or {}))
+    overrides = merge(tiny_overrides(steps, model, **train), extra or {})
+    return resolve_config(model, overrides=overrides)
 
 
 @pytest.fixture

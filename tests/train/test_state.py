@@ -12,7 +12,8 @@ def test_flatten_round_trip_of_an_optimizer_state() -> None:
     opt = torch.optim.Adam([p], lr=1e-3, betas=(0.5, 0.9))
     p.grad = torch.randn(3, 2)
     opt.step()
-    tree = {"opt": opt.state_dict(), "t": (1, 2.5, "x", None, True), "g": torch.Generator().get_state()}
+    tree = {"opt": opt.state_dict(), "t": (1, 2.5, "x", None, True),
+            "g": torch.Generator().get_state()}
     tensors: dict[str, torch.Tensor] = {}
     meta = json.loads(st.dumps(st.flatten(tree, "s", tensors)))
     back = st.unflatten(meta, tensors)

@@ -17,7 +17,9 @@ from muselab.io import atomic_write
 META_KEY = "muselab"
 
 
-def make_grid(images: np.ndarray, ncol: int | None = None, pad: int = 2, fill: int = 255) -> np.ndarray:
+def make_grid(
+    images: np.ndarray, ncol: int | None = None, pad: int = 2, fill: int = 255
+) -> np.ndarray:
     """Tile uint8 [N, H, W, C] images into one [rows*(H+pad)+pad, cols*(W+pad)+pad, C] image."""
     n, h, w, c = images.shape
     ncol = ncol or math.ceil(math.sqrt(n))
@@ -30,7 +32,9 @@ def make_grid(images: np.ndarray, ncol: int | None = None, pad: int = 2, fill: i
     return grid
 
 
-def save_png(path: str | Path, image: np.ndarray, metadata: Mapping[str, Any] | None = None) -> None:
+def save_png(
+    path: str | Path, image: np.ndarray, metadata: Mapping[str, Any] | None = None
+) -> None:
     """Save uint8 [H, W, C] as PNG; ``metadata`` goes in as JSON text plus one chunk per key."""
     info = PngImagePlugin.PngInfo()
     if metadata:

@@ -35,7 +35,8 @@ class ImagePipeline:
         if run.is_dir():
             path = run / "best" / "model.safetensors" if best else run / "model.safetensors"
         if not path.is_file():
-            raise MuselabError(f"no weights at {path}" + (" (no best checkpoint yet)" if best else ""))
+            hint = " (no best checkpoint yet)" if best else ""
+            raise MuselabError(f"no weights at {path}{hint}")
         task, config = load_task(path, device)
         return cls(task, config, path, run.name if run.is_dir() else path.parent.name)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -10,7 +11,7 @@ from torch import Tensor
 from muselab.config import check_range, replace
 from muselab.models.registry import register_model
 from muselab.models.vae import ConvVAE, VAEConfig
-from muselab.train.task import Batch, DataInfo, Task
+from muselab.train.task import Batch, DataInfo, Task, evaluating
 
 
 @dataclass
@@ -49,13 +50,9 @@ class VAETask(Task):
 
     @torch.no_grad()
     def sample(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        vae = self.inference_module("vae")
-        was_training = vae.training
-        vae.eval()
-        try:
+        vae = cast(ConvVAE, self.inference_module("vae"))
+        with evaluating(vae):
             return vae.decode(z)  # [N, C, R, R]
-        finally:
-            vae.train(was_training)
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.vae.sample_z(n, generator, torch.device("cpu"))  # [n, L]

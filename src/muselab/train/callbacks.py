@@ -29,7 +29,6 @@ from torch import Tensor
 
 from muselab.image.io import make_grid, save_png
 from muselab.io import atomic_open
-from muselab.train.data import to_uint8
 
 if TYPE_CHECKING:
     from muselab.train.trainer import Trainer
@@ -80,7 +79,8 @@ class EMA(Callback):
         if ema is None:
             return
         src = trainer.task.modules[str(trainer.task.ema_source)]
-        self._pairs = (list(ema.parameters()), list(src.parameters()))
+        self._pairs: tuple[list[Tensor], list[Tensor]] = (
+            list(ema.parameters()), list(src.parameters()))
         self._buffers = (list(ema.buffers()), list(src.buffers()))
 
     @torch.no_grad()

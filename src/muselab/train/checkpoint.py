@@ -38,7 +38,9 @@ def module_tensors(modules: dict[str, nn.Module]) -> dict[str, Tensor]:
     return out
 
 
-def save_model(path: Path, modules: dict[str, nn.Module], config: dict[str, Any], step: int) -> None:
+def save_model(
+    path: Path, modules: dict[str, nn.Module], config: dict[str, Any], step: int
+) -> None:
     meta = {
         "format": "muselab-model/1",
         "muselab_version": __version__,

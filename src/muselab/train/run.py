@@ -156,7 +156,7 @@ def resume_run(
     """
     saved = load_run_config(run_dir)
     allowed = {"steps", "log_every", "sample_every", "sample_n", "checkpoint_every", "keep_last",
-               "progress", "tensorboard", "metric_every", "threads"}
+               "progress", "tensorboard", "metric_every", "threads", "max_minutes"}
     extra = dict(train_overrides or {})
     if steps is not None:
         extra["steps"] = steps
@@ -204,8 +204,10 @@ def load_task(model_file: Path, device: str = "auto") -> tuple[Task, dict[str, A
         raise MuselabError(f"{path} has no muselab config in its metadata")
     config = json.loads(meta["config"])
     cfg = resolve_config(overrides=config)
-    info = DataInfo(**{k: tuple(v) if isinstance(v, list) else v
-                       for k, v in config["data_info"].items()})
+    saved = config["data_info"]
+    info = DataInfo(resolution=int(saved["resolution"]), channels=int(saved["channels"]),
+                    num_classes=int(saved["num_classes"]),
+                    class_names=tuple(saved["class_names"]))
     task = build_task(get_model(cfg.model), cfg.model_config, info, cfg.train.seed,
                       resolve_device(device))
     if any(key.startswith(f"{task.ema_source}_ema.") for key in _tensor_names(path)):

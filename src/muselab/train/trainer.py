@@ -68,6 +68,7 @@ class TrainConfig:
     ema_decay: float = 0.999  # 0 disables EMA of generator weights
     tensorboard: bool = True
     progress: bool = True
+    max_minutes: float = 0.0  # wall-clock budget: save and stop after it (0 = no limit)
     max_nan_retries: int = 3
     lr_backoff: float = 0.5  # learning-rate factor after each NaN roll-back
 
@@ -81,6 +82,7 @@ class TrainConfig:
         check_range("train.keep_last", self.keep_last, 1)
         check_range("train.metric_n", self.metric_n, 16)
         check_range("train.ema_decay", self.ema_decay, 0.0, 0.99999)
+        check_range("train.max_minutes", self.max_minutes, 0.0)
         check_range("train.max_nan_retries", self.max_nan_retries, 0)
         check_range("train.lr_backoff", self.lr_backoff, 1e-6, 1.0)
 
@@ -140,6 +142,7 @@ class Trainer:
         self.last_checkpoint_step = -1
         self.nan_events = 0
         self.stop_requested = False
+        self.out_of_time = False
         self._elapsed_before = 0.0
         self._t_start = time.perf_counter()
         for cb in self.callbacks:
@@ -152,9 +155,15 @@ class Trainer:
         self._t_start = time.perf_counter()
         for cb in self.callbacks:
             cb.on_train_start(self)
+        deadline = self._t_start + 60 * self.cfg.max_minutes if self.cfg.max_minutes else None
         with self._sigint_stops():
             while self.step < self.cfg.steps and not self.stop_requested:
                 self._one_step()
+                if deadline is not None and time.perf_counter() > deadline:
+                    log.warning("time budget of %s min reached at step %d", self.cfg.max_minutes,
+                                self.step)
+                    self.out_of_time = True
+                    break
         for cb in self.callbacks:
             cb.on_train_end(self)
         if self.stop_requested:
@@ -183,14 +192,16 @@ class Trainer:
             )
         latest = self.latest_checkpoint()
         if latest is None:
-            raise TrainingDiverged(f"loss became non-finite at step {self.step} before any checkpoint")
+            raise TrainingDiverged(
+                f"loss became non-finite at step {self.step} before any checkpoint")
         self.load_checkpoint(latest)
         self.task.scale_lr(self.cfg.lr_backoff)
         msg = (f"non-finite loss at step {self.step + 0} ({bad}); rolled back to step {self.step} "
                f"with learning rate x{self.cfg.lr_backoff} (try {self.nan_events}/"
                f"{self.cfg.max_nan_retries})")
         log.warning(msg)
-        self.append_jsonl("events.jsonl", {"step": self.step, "event": "nan-rollback", "detail": msg})
+        self.append_jsonl("events.jsonl",
+                          {"step": self.step, "event": "nan-rollback", "detail": msg})
 
     @contextmanager
     def _sigint_stops(self) -> Iterator[None]:
@@ -267,7 +278,7 @@ class Trainer:
 
     @torch.no_grad()
     def generate(self, n: int, seed: int, batch: int = 256) -> np.ndarray:
-        """``n`` images (uint8 [n, H, W, C]) from latents drawn with ``seed``, not the training RNG."""
+        """``n`` images (uint8 [n, H, W, C]) from latents of ``seed`` (not the training RNG)."""
         g = torch.Generator().manual_seed(seed)
         z = self.task.sample_z(n, g).to(self.device)  # [n, Z]
         labels = self._cycle_labels(n)
@@ -313,7 +324,11 @@ class Trainer:
         for k, v in self.metrics.items():
             if not k.startswith("_"):
                 table.add_row(k, f"{v:.2f}")
-        table.add_row("status", "interrupted (resume with --resume)" if self.stop_requested else "done")
+        status = "done"
+        if self.stop_requested or self.out_of_time:
+            why = "interrupted" if self.stop_requested else "time budget reached"
+            status = f"{why} (continue with --resume)"
+        table.add_row("status", status)
         return table
 
 
