@@ -1,9 +1,9 @@
 """Shared pytest fixtures.
 
 ``tmp_home`` gives a test its own empty data home. ``emoji_home`` is a data home shared
-by the whole session *and across runs* (``$MUSELAB_TEST_HOME``, default
-``~/.cache/muselab-test``) in which the built-in ``emoji`` set is fetched once per
-machine; ``emoji_data`` loads 256 emoji at 32 px from it.
+by the whole session *and across runs* (``$MUSELAB_TEST_HOME``, else the user's data home,
+where ``make data`` already fetched it) in which the built-in ``emoji`` set is fetched
+once per machine; ``emoji_data`` loads 256 emoji at 32 px from it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,14 @@ import pytest
 
 if TYPE_CHECKING:
     from muselab.data import ImageDataset
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tiny test models are dominated by threading overhead: one torch thread is faster,
+    and keeps seeded results identical however busy the machine is."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture
@@ -32,8 +40,8 @@ def emoji_home() -> Path:
     """A shared data home with the ``emoji`` set fetched (once per machine)."""
     from muselab.data import fetch_dataset
 
-    default = Path.home() / ".cache" / "muselab-test"
-    home = Path(os.environ.get("MUSELAB_TEST_HOME", str(default))).expanduser()
+    default = os.environ.get("MUSELAB_HOME") or str(Path.home() / ".cache" / "muselab")
+    home = Path(os.environ.get("MUSELAB_TEST_HOME") or default).expanduser()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MUSELAB_HOME", str(home))
         fetch_dataset("emoji", progress=False)

@@ -1,34 +1,10 @@
-"""Tiny, fast training configs on the offline ``digits`` set."""
+"""Fixtures for the training tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from muselab.train.run import RunConfig, merge, resolve_config
-
-TINY_NETS = {
-    "gan": {"g_width": 8, "d_width": 8, "max_width": 32, "z_dim": 16},
-    "vae": {"width": 8, "max_width": 32, "latent_dim": 16},
-}
-
-
-def tiny_overrides(steps: int = 6, model: str = "hinge-gan", **train: Any) -> dict[str, Any]:
-    return {
-        "model_config": {"net": TINY_NETS["vae" if model == "vae" else "gan"]},
-        "data": {"source": "digits", "resolution": 32, "limit": 64},
-        "train": {"steps": steps, "batch_size": 16, "metric_n": 32, "metric_every": 3,
-                  "sample_every": 3, "sample_n": 4, "checkpoint_every": 2, "keep_last": 2,
-                  "log_every": 1, "progress": False, "tensorboard": False, **train},
-    }
-
-
-def tiny_config(model: str = "hinge-gan", steps: int = 6, extra: dict[str, Any] | None = None,
-                **train: Any) -> RunConfig:
-    overrides = merge(tiny_overrides(steps, model, **train), extra or {})
-    return resolve_config(model, overrides=overrides)
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from muselab.errors import ConfigError, MuselabError
 from muselab.train.callbacks import Callback
 from muselab.train.run import resume_run, start_run
 from muselab.train.trainer import Trainer, TrainingDiverged
-
-from .conftest import tiny_config
+from tests.tiny import tiny_config
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:

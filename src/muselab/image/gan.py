@@ -20,9 +20,14 @@ import torch
 from torch import Tensor
 
 from muselab.config import check_range, replace
-from muselab.errors import ConfigError
 from muselab.image.augment import diff_augment
-from muselab.image.losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from muselab.image.losses import (
+    check_loss_and_d_norm,
+    d_loss,
+    g_loss,
+    gradient_penalty,
+    r1_penalty,
+)
 from muselab.models.dcgan import DCGANConfig, Discriminator, Generator
 from muselab.models.registry import register_model
 from muselab.train.task import Batch, DataInfo, Task, evaluating
@@ -52,9 +57,7 @@ class GANConfig:
         check_range("model_config.gp_weight", self.gp_weight, 0.0)
         check_range("model_config.r1_gamma", self.r1_gamma, 0.0)
         check_range("model_config.r1_every", self.r1_every, 1)
-        if self.loss == "wgan-gp" and self.net.d_norm == "batch":
-            raise ConfigError("model_config: loss 'wgan-gp' needs net.d_norm 'none' or 'layer' "
-                              "(batch norm breaks the per-sample gradient penalty, Gulrajani 2017)")
+        check_loss_and_d_norm(self.loss, self.net.d_norm)
 
 
 class GANTask(Task):

@@ -11,11 +11,11 @@ def slerp(a: Tensor, b: Tensor, t: Tensor | float, eps: float = 1e-7) -> Tensor:
     Generative Networks"): Gaussian latents live near a sphere, so slerp keeps the
     path at a typical norm where lerp would pass through the low-density centre.
 
-    a, b: [..., D]; t: scalar or [...] broadcastable; returns [..., D].
+    a, b: [..., D]; t: a scalar, or [T] giving [T, D] paths (broadcast against a's batch).
     """
     t = torch.as_tensor(t, dtype=a.dtype, device=a.device)
-    if t.ndim == a.ndim - 1:
-        t = t[..., None]
+    if t.ndim > 0:
+        t = t[..., None]  # [T, 1]
     a_n = a / a.norm(dim=-1, keepdim=True).clamp_min(eps)
     b_n = b / b.norm(dim=-1, keepdim=True).clamp_min(eps)
     dot = (a_n * b_n).sum(-1, keepdim=True).clamp(-1 + eps, 1 - eps)  # [..., 1]

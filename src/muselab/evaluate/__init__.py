@@ -1,0 +1,1 @@
+"""Quality metrics for generated images (sliced Wasserstein distance, ...)."""

@@ -1,0 +1,1 @@
+"""Image-model training helpers: GAN losses and regularisers, differentiable augmentation."""
