@@ -95,7 +95,38 @@ class EMA(Callback):
             b_ema.copy_(b_src)
 
 
-class SWDMetric(Callback):
+class Periodic(Callback):
+    """Fires at step 0 of a fresh run, every ``every`` steps, and once more at the end."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.last_fired = -1
+
+    def fire(self, trainer: Trainer) -> None:
+        raise NotImplementedError
+
+    def fired_at(self, trainer: Trainer) -> int:
+        """The step this callback last fired at (-1: never)."""
+        return self.last_fired
+
+    def _fire(self, trainer: Trainer) -> None:
+        self.fire(trainer)
+        self.last_fired = trainer.step
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        if trainer.step == 0:
+            self._fire(trainer)
+
+    def on_step_end(self, trainer: Trainer, logs: dict[str, Tensor]) -> None:
+        if _due(trainer.step, self.every):
+            self._fire(trainer)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.fired_at(trainer) != trainer.step:
+            self._fire(trainer)
+
+
+class SWDMetric(Periodic):
     """Sliced Wasserstein distance over Laplacian pyramids (Karras 2018), every N steps.
 
     Compares ``n`` generated images against a fixed random subset of the training
@@ -106,62 +137,41 @@ class SWDMetric(Callback):
     name = "swd"
 
     def __init__(self, every: int, n: int, seed: int = 0) -> None:
-        self.every, self.n, self.seed = every, n, seed
+        super().__init__(every)
+        self.n, self.seed = n, seed
 
     def on_train_start(self, trainer: Trainer) -> None:
         g = torch.Generator().manual_seed(self.seed)
         images = trainer.data.images  # uint8 [N, C, H, W]
         idx = torch.randperm(len(images), generator=g)[: self.n]
         self.reference = images[idx].permute(0, 2, 3, 1).numpy()  # uint8 [n, H, W, C]
-        if trainer.step == 0:
-            self.measure(trainer)
+        super().on_train_start(trainer)
 
-    def on_step_end(self, trainer: Trainer, logs: dict[str, Tensor]) -> None:
-        if _due(trainer.step, self.every):
-            self.measure(trainer)
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        if not _due(trainer.step, self.every) and trainer.metrics.get("_swd_step") != trainer.step:
-            self.measure(trainer)
-
-    def measure(self, trainer: Trainer) -> float:
+    def fire(self, trainer: Trainer) -> None:
         from muselab.evaluate.swd import swd
 
         fake = trainer.generate(len(self.reference), seed=self.seed + 1)  # uint8 [n, H, W, C]
         t0 = time.perf_counter()
         result = swd(self.reference, fake, seed=self.seed)
-        trainer.metrics[self.name] = result.mean
-        trainer.metrics["_swd_step"] = trainer.step
+        trainer.record_metric(self.name, result.mean)
         trainer.append_jsonl("metrics.jsonl", {
             "step": trainer.step, "metric": self.name, "value": result.mean,
             "per_level": dict(zip(map(str, result.levels), result.per_level, strict=True)),
             "n": len(self.reference), "elapsed_s": trainer.elapsed(),
             "seconds": time.perf_counter() - t0,
         })
-        trainer.log_scalars({f"metric/{self.name}": result.mean})
-        return result.mean
 
 
-class SampleGrid(Callback):
+class SampleGrid(Periodic):
     """A grid of samples from fixed latents every N steps (``samples/step-XXXXXXXX.png``)."""
 
     order = 20
 
     def __init__(self, every: int, n: int, seed: int = 12345) -> None:
-        self.every, self.n, self.seed = every, n, seed
+        super().__init__(every)
+        self.n, self.seed = n, seed
 
-    def on_train_start(self, trainer: Trainer) -> None:
-        if trainer.step == 0:
-            self.save(trainer)
-
-    def on_step_end(self, trainer: Trainer, logs: dict[str, Tensor]) -> None:
-        if _due(trainer.step, self.every):
-            self.save(trainer)
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        self.save(trainer)
-
-    def save(self, trainer: Trainer) -> None:
+    def fire(self, trainer: Trainer) -> None:
         images = trainer.generate(self.n, seed=self.seed)  # uint8 [n, H, W, C]
         grid = make_grid(images)
         path = trainer.run_dir / "samples" / f"step-{trainer.step:08d}.png"
@@ -169,33 +179,25 @@ class SampleGrid(Callback):
         trainer.log_image("samples", grid)
 
 
-class Checkpoint(Callback):
+class Checkpoint(Periodic):
     """Save every N steps and at the end; keep the last K and the best by a metric."""
 
     order = 30
 
     def __init__(self, every: int, keep: int, monitor: str = "swd") -> None:
-        self.every, self.keep, self.monitor = every, keep, monitor
+        super().__init__(every)
+        self.keep, self.monitor = keep, monitor
         self.best = math.inf
         self.best_step = -1
 
-    def on_train_start(self, trainer: Trainer) -> None:
-        if trainer.step == 0:
-            self.save(trainer)
+    def fired_at(self, trainer: Trainer) -> int:
+        return trainer.last_checkpoint_step  # also set by resume and roll-back
 
-    def on_step_end(self, trainer: Trainer, logs: dict[str, Tensor]) -> None:
-        if _due(trainer.step, self.every):
-            self.save(trainer)
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        if trainer.last_checkpoint_step != trainer.step:
-            self.save(trainer)
-
-    def save(self, trainer: Trainer) -> None:
+    def fire(self, trainer: Trainer) -> None:
         value = trainer.metrics.get(self.monitor)
         is_best = (
             value is not None
-            and trainer.metrics.get(f"_{self.monitor}_step") == trainer.step
+            and trainer.metric_steps.get(self.monitor) == trainer.step
             and value < self.best
         )
         if is_best:

@@ -135,7 +135,8 @@ class Trainer:
         self.step = 0
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        self.metrics: dict[str, float] = {}
+        self.metrics: dict[str, float] = {}  # latest value of each metric
+        self.metric_steps: dict[str, int] = {}  # ... and the step it was measured at
         self.latest_losses: dict[str, float] = {}
         self.scalar_sinks: list[Callable[[int, dict[str, float]], None]] = []
         self.image_sinks: list[Callable[[int, str, np.ndarray], None]] = []
@@ -169,7 +170,7 @@ class Trainer:
         if self.stop_requested:
             log.warning("interrupted: saved %s at step %d", self.run_dir, self.step)
         return TrainResult(self.run_dir, self.step, self.stop_requested, self.elapsed(),
-                           {k: v for k, v in self.metrics.items() if not k.startswith("_")})
+                           dict(self.metrics))
 
     def _one_step(self) -> None:
         batch = self.data.batch(self.step)
@@ -232,6 +233,7 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.task.optimizers.items()},
             "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks},
             "metrics": dict(self.metrics),
+            "metric_steps": dict(self.metric_steps),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -243,7 +245,8 @@ class Trainer:
             opt.load_state_dict(state["optimizers"][name])
         for cb in self.callbacks:
             cb.load_state_dict(state["callbacks"].get(type(cb).__name__, {}))
-        self.metrics = dict(state.get("metrics", {}))
+        self.metrics = dict(state["metrics"])
+        self.metric_steps = dict(state["metric_steps"])
 
     def save_checkpoint(self) -> Path:
         """Write ``checkpoints/step-N/`` and point the run's top-level files at it."""
@@ -299,6 +302,12 @@ class Trainer:
         return {"model": self.config.get("model"), "run": self.run_dir.name, "step": self.step,
                 "muselab_version": __version__, **extra}
 
+    def record_metric(self, name: str, value: float) -> None:
+        """Keep ``value`` as the latest ``name`` (checkpoints compare it for "best")."""
+        self.metrics[name] = value
+        self.metric_steps[name] = self.step
+        self.log_scalars({f"metric/{name}": value})
+
     def elapsed(self) -> float:
         return self._elapsed_before + time.perf_counter() - self._t_start
 
@@ -322,8 +331,7 @@ class Trainer:
         for k, v in self.latest_losses.items():
             table.add_row(k, f"{v:.4f}")
         for k, v in self.metrics.items():
-            if not k.startswith("_"):
-                table.add_row(k, f"{v:.2f}")
+            table.add_row(k, f"{v:.2f}")
         status = "done"
         if self.stop_requested or self.out_of_time:
             why = "interrupted" if self.stop_requested else "time budget reached"
