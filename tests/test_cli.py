@@ -112,3 +112,36 @@ def test_empty_folder_and_unwritable_output(env: Path, trained: Path) -> None:
     code, out = invoke("sample", "0", "--n", "2", "--out", str(blocker / "sub"))
     assert code == 2 and "sub" in out
     assert not (blocker.parent / "sub").exists()
+
+
+def test_data_list_and_inspect(env: Path) -> None:
+    code, out = invoke("data", "list")
+    assert code == 0
+    assert "emoji-twitter" in out and "CC-BY-4.0" in out and "Apache-2.0" in out
+    folder = env / "pics"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGBA", (40, 20), (i * 80, 0, 0, 255)).save(folder / f"{i}.png")
+    (folder / "bad.png").write_bytes(b"not a png")
+    sheet = env / "sheet.png"
+    code, out = invoke("data", "inspect", str(folder), "--out", str(sheet))
+    assert code == 0, out
+    assert "bad.png" in out and "3" in out
+    assert Image.open(sheet).size[0] > 0
+
+
+def test_models_lists_the_recipes() -> None:
+    code, out = invoke("models")
+    assert code == 0
+    for name in ("dcgan", "dcgan-da", "hinge-gan", "wgan-gp", "vae"):
+        assert name in out
+
+
+@pytest.mark.parametrize("name", ["emoji32.toml", "tiny-digits.toml"])
+def test_shipped_configs_resolve(name: str) -> None:
+    from muselab.config import load_file
+    from muselab.train.run import resolve_config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = resolve_config(file=load_file(root / "configs" / name))
+    assert cfg.train.steps > 0 and cfg.data.resolution == 32

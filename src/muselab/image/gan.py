@@ -142,9 +142,18 @@ CPU_NET = {"g_width": 32, "d_width": 64, "max_width": 256}
 
 
 @register_model(
+    "dcgan-da",
+    config=GANConfig,
+    description="data-efficient DCGAN: DiffAugment colour + translation, generator EMA "
+                "(default)",
+    defaults={"loss": "ns", "augment": "color,translation",
+              "net": {**CPU_NET, "d_norm": "batch", "g_norm": "batch"}},
+    train_defaults={"ema_decay": 0.999},
+)
+@register_model(
     "hinge-gan",
     config=GANConfig,
-    description="data-efficient GAN: hinge loss, spectral norm, DiffAugment, EMA (default)",
+    description="SNGAN-style: hinge loss, spectral norm, DiffAugment, EMA",
     defaults={"loss": "hinge", "augment": "color,translation,cutout", "lr_g": 2e-4,
               "lr_d": 2e-4, "betas": (0.5, 0.999),  # SNGAN setting C (Miyato 2018)
               "net": {**CPU_NET, "spectral_norm": True, "d_norm": "none", "g_norm": "batch"}},
