@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--models", default="dcgan,wgan-gp,hinge-gan,vae")
+    ap.add_argument("--models", default="dcgan,dcgan-da,wgan-gp,hinge-gan,vae")
     args = ap.parse_args()
     peak, _ = matmul_peak_gflops()
     print(f"matmul peak {peak:.1f} GFLOP/s; res {args.res}, batch {args.batch}, "

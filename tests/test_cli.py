@@ -135,6 +135,7 @@ def test_models_lists_the_recipes() -> None:
     assert code == 0
     for name in ("dcgan", "dcgan-da", "hinge-gan", "wgan-gp", "vae"):
         assert name in out
+    assert "dcgan (default)" in out
 
 
 @pytest.mark.parametrize("name", ["emoji32.toml", "tiny-digits.toml"])

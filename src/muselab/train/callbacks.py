@@ -280,10 +280,11 @@ class ProgressBar(Callback):
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
             TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-            console=self.console, refresh_per_second=4, transient=False,
-        )
+            console=self.console, auto_refresh=False, transient=False,
+        )  # refreshed from the loop: a refresh thread would contend for the GIL with torch
         self.progress.start()
         self._t0, self._s0 = time.perf_counter(), trainer.step
+        self._last_refresh = 0.0
         self.bar = self.progress.add_task(
             trainer.run_dir.name, total=trainer.cfg.steps, completed=trainer.step,
             info="", rate="",
@@ -299,6 +300,10 @@ class ProgressBar(Callback):
                 f"{k}={v:.3f}" for k, v in trainer.latest_losses.items()
             ) + (f" swd={trainer.metrics['swd']:.1f}" if "swd" in trainer.metrics else "")
         self.progress.update(self.bar, completed=trainer.step, **fields)
+        now = time.perf_counter()
+        if now - self._last_refresh > 0.5:
+            self.progress.refresh()
+            self._last_refresh = now
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.progress.update(self.bar, completed=trainer.step)
