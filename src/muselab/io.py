@@ -46,18 +46,20 @@ def ensure_dir(path: Path, what: str = "output directory") -> Path:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temporary sibling of ``path`` for writing; on success fsync and rename.
+def _replacing(path: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a temporary sibling of ``path``; on success fsync it and rename it over ``path``.
 
     On any exception the temporary file is removed and ``path`` is untouched.
     """
     target = Path(path)
     ensure_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
@@ -65,6 +67,13 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
             os.unlink(tmp)
         raise
     _fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing; on success fsync and rename."""
+    with _replacing(path) as tmp, open(tmp, mode) as fh:
+        yield fh
 
 
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[str], None]) -> None:
@@ -74,22 +83,8 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[str], None]) ->
     a path: ``writer(tmp_path)`` writes the temporary file, which is then fsynced
     and renamed over ``path``.
     """
-    target = Path(path)
-    ensure_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
-    os.close(fd)
-    try:
+    with _replacing(path) as tmp:
         writer(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
