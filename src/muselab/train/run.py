@@ -128,18 +128,12 @@ def start_run(
     callbacks: list[Callback] | None = None,
 ) -> Trainer:
     """A fresh numbered run directory, config written, ready to :meth:`Trainer.fit`."""
-    _set_threads(cfg.train.threads)
-    device = resolve_device(cfg.train.device)
-    images, labels, info = _load_data(cfg.data)
-    _check_batch(cfg, len(images))
-    task = build_task(get_model(cfg.model), cfg.model_config, info, cfg.train.seed, device)
+    task, data, info = _prepare(cfg)
     cfg = dataclasses.replace(cfg, model_config=task.config)
     run_dir = new_run_dir(runs_root, f"{cfg.model}-{_data_tag(cfg.data)}")
     config = cfg.to_dict(info)
     write_json(run_dir / "config.json", {**config, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                          "host": _host()})
-    data = ImageBatches(images, labels, cfg.train.batch_size, cfg.train.seed,
-                        flip=cfg.data.flip, device=device)
     return Trainer(task, data, cfg.train, run_dir, config, callbacks)
 
 
@@ -165,7 +159,9 @@ def resume_run(
         raise ConfigError(f"--resume: train.{bad[0]} cannot change when resuming "
                           "(it would change the result); start a new run instead")
     cfg = resolve_config(overrides=merge(saved, {"train": extra}))
-    trainer = start_in(run_dir, cfg, callbacks)
+    task, data, info = _prepare(cfg)
+    config = cfg.to_dict(info)
+    trainer = Trainer(task, data, cfg.train, run_dir, config, callbacks)
     latest = trainer.latest_checkpoint()
     if latest is None:
         raise MuselabError(f"run {run_dir} has no complete checkpoint to resume from")
@@ -173,20 +169,20 @@ def resume_run(
     if trainer.step >= cfg.train.steps:
         raise ConfigError(f"run {run_dir} is already at step {trainer.step}; pass --steps larger "
                           f"than {trainer.step} to train further")
+    write_json(run_dir / "config.json", {**saved, "train": config["train"]})
     return trainer
 
 
-def start_in(run_dir: Path, cfg: RunConfig, callbacks: list[Callback] | None) -> Trainer:
-    """A Trainer in an existing run directory (no checkpoint loaded yet)."""
+def _prepare(cfg: RunConfig) -> tuple[Task, ImageBatches, DataInfo]:
+    """Threads, device, data and the freshly initialised task of ``cfg``."""
     _set_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
     images, labels, info = _load_data(cfg.data)
+    _check_batch(cfg, len(images))
     task = build_task(get_model(cfg.model), cfg.model_config, info, cfg.train.seed, device)
     data = ImageBatches(images, labels, cfg.train.batch_size, cfg.train.seed,
                         flip=cfg.data.flip, device=device)
-    config = cfg.to_dict(info)
-    write_json(run_dir / "config.json", {**load_run_config(run_dir), "train": config["train"]})
-    return Trainer(task, data, cfg.train, run_dir, config, callbacks)
+    return task, data, info
 
 
 def load_run_config(run_dir: Path) -> dict[str, Any]:
