@@ -6,21 +6,17 @@ stderr (``error: ...``) and exit code 2.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from muselab import __version__
-from muselab.errors import ConfigError, MuselabError
-
-F = TypeVar("F", bound=Callable[..., Any])
+from muselab.commands import _modules, err, eval_app, out, user_errors
+from muselab.errors import ConfigError
 
 app = typer.Typer(help="muselab: an AI art studio. Train, explore and evaluate generative models.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -28,27 +24,10 @@ data_app = typer.Typer(help="Built-in data sets and image folders.", no_args_is_
 runs_app = typer.Typer(help="Training runs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(runs_app, name="runs")
-
-out = Console()
-err = Console(stderr=True)
+app.add_typer(eval_app, name="eval")
 
 #: The best recipe by final SWD on emoji at 32 px in 55 CPU minutes (docs/training.md).
 DEFAULT_MODEL = "dcgan"
-
-
-def user_errors(fn: F) -> F:
-    """Report :class:`MuselabError` as one clear line and exit 2; nothing else is caught."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except MuselabError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -315,6 +294,10 @@ def data_inspect(
 
     report = inspect_folder(path, out=sheet, resolution=res)
     out.print(report.render(), markup=False, highlight=False)
+
+
+for _module in _modules():
+    _module.register(app)
 
 
 def main() -> None:

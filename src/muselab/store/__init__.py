@@ -1,0 +1,1 @@
+"""Persistent state: the gallery, ratings, lineage and jobs, in one SQLite file (WAL)."""
