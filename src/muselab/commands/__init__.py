@@ -58,6 +58,15 @@ eval_app = typer.Typer(cls=DefaultGroup, no_args_is_help=True,
 
 
 def _modules() -> tuple[Any, ...]:
-    from muselab.commands import evaluate, generate, music, poetry, rating, studio
+    from muselab.commands import (
+        backbones,
+        evaluate,
+        generate,
+        music,
+        poetry,
+        rating,
+        studio,
+        style,
+    )
 
-    return (evaluate, generate, music, poetry, rating, studio)
+    return (backbones, evaluate, generate, music, poetry, rating, studio, style)
