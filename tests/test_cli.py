@@ -90,7 +90,7 @@ def test_resume_from_the_cli(trained: Path) -> None:
         (["train", "dcgan", "--data", "digits", "--set", "model_config.lr_g=fast"], "lr_g"),
         (["train", "dcgan", "--data", "digits", "--set", "nokey"], "--set 'nokey'"),
         (["train", "dcgan", "--config", "missing.toml"], "missing.toml"),
-        (["sample", "99"], "no run '99'"),
+        (["sample", "99"], "no model '99'"),
         (["data", "inspect", "/no/such/dir"], "/no/such/dir"),
     ],
 )

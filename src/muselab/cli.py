@@ -82,6 +82,8 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value "
                                                    "(e.g. model_config.net.g_width=32).")] = None,
     conditional: Annotated[bool | None, typer.Option(help="Condition on class labels.")] = None,
+    text: Annotated[bool | None, typer.Option(help="Condition on captions (text-diffusion).")] = None,
+    holdout: Annotated[int | None, typer.Option(help="Leave out N images (fixed split).")] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N images.")] = None,
     resume: Annotated[str | None, typer.Option(help="Continue this run exactly.")] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs go (default ./runs).")] = None,
@@ -96,6 +98,7 @@ def train(
     overrides = parse_sets(set_ or [])
     train_cli = _drop_none({"steps": steps, "batch_size": batch, "seed": seed, "device": device})
     data_cli = _drop_none({"source": data, "resolution": res, "conditional": conditional,
+                           "text": text, "holdout": holdout,
                            "limit": limit})
     if not progress:
         train_cli["progress"] = False
@@ -134,19 +137,15 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pipeline(run: str, runs_dir: Path | None, device: str, best: bool) -> Any:
-    from muselab.image.pipeline import ImagePipeline
-    from muselab.train.rundir import find_run, runs_root
+    from muselab.models.zoo import load_pipeline
 
-    path = Path(run)
-    if path.is_file():
-        return ImagePipeline.from_run(path, device)
-    return ImagePipeline.from_run(find_run(run, runs_root(runs_dir)), device, best=best)
+    return load_pipeline(run, device=device, best=best, runs_dir=runs_dir)
 
 
 @app.command()
 @user_errors
 def sample(
-    run: Annotated[str, typer.Argument(help="Run directory, run number or model.safetensors.")],
+    run: Annotated[str, typer.Argument(help="Run (directory or number), model file or zoo name.")],
     n: Annotated[int, typer.Option(help="How many images.", min=1, max=4096)] = 64,
     seed: Annotated[int, typer.Option(help="Seed of the first image; image i uses seed+i.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("samples"),
@@ -236,17 +235,62 @@ def _run_row(run: Path) -> list[str]:
     return [cfg["model"], data, step, swd, best]
 
 
-@app.command()
-@user_errors
-def models() -> None:
-    """Registered models and what they are."""
-    from muselab.models.registry import list_models
+models_app = typer.Typer(help="Training recipes and the pretrained model zoo.",
+                         invoke_without_command=True)
+app.add_typer(models_app, name="models")
 
-    table = Table("name", "description")
+
+@models_app.callback()
+def models(ctx: typer.Context) -> None:
+    """Recipes you can train and pretrained models you can use (muselab models list)."""
+    if ctx.invoked_subcommand is None:
+        models_list()
+
+
+@models_app.command("list")
+@user_errors
+def models_list() -> None:
+    """Registered recipes and the pretrained models found (muselab models card NAME)."""
+    from muselab.models.registry import list_models
+    from muselab.models.zoo import list_pretrained
+
+    table = Table("recipe", "description", title="recipes (muselab train RECIPE)")
     for spec in list_models():
         table.add_row(spec.name + (" (default)" if spec.name == DEFAULT_MODEL else ""),
                       spec.description)
     out.print(table)
+    zoo = Table("name", "recipe", "licence", "description", title="pretrained models")
+    for entry in list_pretrained():
+        zoo.add_row(entry.name, entry.recipe, entry.licence, entry.description)
+    out.print(zoo)
+
+
+@models_app.command("card")
+@user_errors
+def models_card(name: Annotated[str, typer.Argument(help="A pretrained model's name.")]) -> None:
+    """Print a pretrained model's card: data, licence, recipe, metrics, limits."""
+    from muselab.models.zoo import find_pretrained
+
+    entry = find_pretrained(name)
+    out.print(entry.card, markup=False, highlight=False)
+    out.print(f"weights: {entry.weights} (sha256 {entry.sha256})", markup=False)
+
+
+@models_app.command("export")
+@user_errors
+def models_export(
+    run: Annotated[str, typer.Argument(help="Run (directory or number) or model file.")],
+    name: Annotated[str, typer.Option(help="Name in the zoo.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write (models/NAME).")],
+    description: Annotated[str, typer.Option(help="One line: what it makes.")] = "",
+    licence: Annotated[str, typer.Option(help="Licence of the weights (follows the data).")] = "",
+    best: Annotated[bool, typer.Option(help="Export the best checkpoint.")] = False,
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs are.")] = None,
+) -> None:
+    """Save a run as a zoo model: fp16 inference weights, meta.json with the sha256."""
+    entry = _pipeline(run, runs_dir, "cpu", best).save_pretrained(
+        out_dir, name=name, description=description, licence=licence)
+    out.print(f"wrote {entry}")
 
 
 # -- data ---------------------------------------------------------------------------------------

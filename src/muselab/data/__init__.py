@@ -19,6 +19,7 @@ from muselab.data.builtin import (
 )
 from muselab.data.imagefolder import BadFile, ImageDataset
 from muselab.data.inspect import InspectReport, inspect_folder
+from muselab.data.split import holdout_split
 
 __all__ = [
     "REGISTRY",
@@ -27,6 +28,7 @@ __all__ = [
     "ImageDataset",
     "InspectReport",
     "fetch_dataset",
+    "holdout_split",
     "inspect_folder",
     "list_datasets",
     "load_images",

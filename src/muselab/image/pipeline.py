@@ -40,6 +40,21 @@ class ImagePipeline:
         task, config = load_task(path, device)
         return cls(task, config, path, run.name if run.is_dir() else path.parent.name)
 
+    @classmethod
+    def from_pretrained(cls, name: str, device: str = "auto") -> ImagePipeline:
+        """A shipped model by name (``muselab models list``), sha256-checked."""
+        from muselab.models.zoo import load_pipeline
+
+        return load_pipeline(name, device=device)
+
+    def save_pretrained(self, folder: Path, *, name: str, description: str = "",
+                        licence: str = "") -> Path:
+        """Write fp16 inference weights + meta.json into ``folder`` (a zoo entry)."""
+        from muselab.models.zoo import save_pretrained
+
+        return save_pretrained(self, folder, name=name, description=description,
+                               licence=licence).path
+
     @property
     def class_names(self) -> list[str]:
         return list(self.config.get("data_info", {}).get("class_names", []))

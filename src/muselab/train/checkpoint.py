@@ -39,8 +39,10 @@ def module_tensors(modules: dict[str, nn.Module]) -> dict[str, Tensor]:
 
 
 def save_model(
-    path: Path, modules: dict[str, nn.Module], config: dict[str, Any], step: int
+    path: Path, modules: dict[str, nn.Module], config: dict[str, Any], step: int,
+    dtype: torch.dtype | None = None,
 ) -> None:
+    """Weights + config metadata; ``dtype`` (e.g. float16) casts floating tensors to ship."""
     meta = {
         "format": "muselab-model/1",
         "muselab_version": __version__,
@@ -49,6 +51,8 @@ def save_model(
         "config": json.dumps(config, sort_keys=True),
     }
     tensors = module_tensors(modules)
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 

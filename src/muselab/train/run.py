@@ -16,8 +16,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+import numpy as np
 import torch
 
 from muselab import __version__
@@ -49,6 +50,8 @@ class DataConfig:
     limit: int | None = None  # use only the first N images (quick experiments)
     flip: bool = True  # random horizontal flips
     conditional: bool = False  # condition on the data set's class labels (emoji: category)
+    text: bool = False  # condition on the data set's captions (text-to-image models)
+    holdout: int = 0  # leave out this many images (a fixed seeded split, muselab.data.split)
 
     def __post_init__(self) -> None:
         check_choice("data.resolution", self.resolution, RESOLUTIONS)
@@ -56,6 +59,9 @@ class DataConfig:
             check_range("data.background", c, 0, 255)
         if self.limit is not None:
             check_range("data.limit", self.limit, 1)
+        check_range("data.holdout", self.holdout, 0)
+        if self.text and self.conditional:
+            raise ConfigError("data.text and data.conditional: choose one kind of condition")
 
 
 @dataclass
@@ -71,9 +77,14 @@ class RunConfig:
             "model_config": to_dict(self.model_config),
             "data": to_dict(self.data),
             "train": to_dict(self.train),
-            "data_info": dataclasses.asdict(data_info),
+            "data_info": _saved_info(data_info),
             "muselab_version": __version__,
         }
+
+
+def _saved_info(info: DataInfo) -> dict[str, Any]:
+    saved = {k: v for k, v in dataclasses.asdict(info).items() if k != "captions"}
+    return {**saved, "num_captions": len(info.captions)}
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,11 +117,16 @@ def resolve_config(
     if not name:
         raise ConfigError("config: no model given (muselab models lists them)")
     spec = get_model(str(name))
+    model_config: Any = build(spec.config_cls, merge(spec.defaults, raw.get("model_config", {})),
+                              source="model_config")
+    data = dict(raw.get("data", {}))
+    corpus = getattr(model_config, "corpus", None)  # a language-model recipe's own corpus
+    if "source" not in data and corpus:
+        data["source"] = str(corpus)
     return RunConfig(
         model=spec.name,
-        model_config=build(spec.config_cls, merge(spec.defaults, raw.get("model_config", {})),
-                           source="model_config"),
-        data=build(DataConfig, raw.get("data", {}), source="data"),
+        model_config=model_config,
+        data=build(DataConfig, data, source="data"),
         train=build(TrainConfig, merge(spec.train_defaults, raw.get("train", {})), source="train"),
     )
 
@@ -128,13 +144,14 @@ def start_run(
     callbacks: list[Callback] | None = None,
 ) -> Trainer:
     """A fresh numbered run directory, config written, ready to :meth:`Trainer.fit`."""
-    task, data, info = _prepare(cfg)
+    task, data, info, task_callbacks = _prepare(cfg)
     cfg = dataclasses.replace(cfg, model_config=task.config)
     run_dir = new_run_dir(runs_root, f"{cfg.model}-{_data_tag(cfg.data)}")
     config = cfg.to_dict(info)
     write_json(run_dir / "config.json", {**config, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                          "host": _host()})
-    return Trainer(task, data, cfg.train, run_dir, config, callbacks)
+    return Trainer(task, data, cfg.train, run_dir, config,
+                   task_callbacks if callbacks is None else callbacks)
 
 
 def resume_run(
@@ -159,9 +176,10 @@ def resume_run(
         raise ConfigError(f"--resume: train.{bad[0]} cannot change when resuming "
                           "(it would change the result); start a new run instead")
     cfg = resolve_config(overrides=merge(saved, {"train": extra}))
-    task, data, info = _prepare(cfg)
+    task, data, info, task_callbacks = _prepare(cfg)
     config = cfg.to_dict(info)
-    trainer = Trainer(task, data, cfg.train, run_dir, config, callbacks)
+    trainer = Trainer(task, data, cfg.train, run_dir, config,
+                      task_callbacks if callbacks is None else callbacks)
     latest = trainer.latest_checkpoint()
     if latest is None:
         raise MuselabError(f"run {run_dir} has no complete checkpoint to resume from")
@@ -173,16 +191,29 @@ def resume_run(
     return trainer
 
 
-def _prepare(cfg: RunConfig) -> tuple[Task, ImageBatches, DataInfo]:
-    """Threads, device, data and the freshly initialised task of ``cfg``."""
+def _prepare(cfg: RunConfig) -> tuple[Task, ImageBatches, DataInfo, list[Callback] | None]:
+    """Threads, device, data and the freshly initialised task of ``cfg``.
+
+    The last item is the task's own default callbacks (None: the Trainer's image set).
+    A ``data.source`` naming a token corpus (:mod:`muselab.train.lm`) gives a language
+    model run: token batches, held-out loss instead of SWD, no image samples.
+    """
+    from muselab.train import lm
+
     _set_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
+    if lm.is_token_source(cfg.data.source):
+        spec, seed = get_model(cfg.model), cfg.train.seed
+        task, batches, info, cbs = lm.prepare_lm(
+            cfg.data.source, cfg.data.limit, cfg.train, device,
+            lambda info: build_task(spec, cfg.model_config, info, seed, device))
+        return task, cast(ImageBatches, batches), info, cbs  # the Trainer only calls .batch()
     images, labels, info = _load_data(cfg.data)
     _check_batch(cfg, len(images))
     task = build_task(get_model(cfg.model), cfg.model_config, info, cfg.train.seed, device)
     data = ImageBatches(images, labels, cfg.train.batch_size, cfg.train.seed,
                         flip=cfg.data.flip, device=device)
-    return task, data, info
+    return task, data, info, None
 
 
 def load_run_config(run_dir: Path) -> dict[str, Any]:
@@ -223,17 +254,28 @@ def _tensor_names(path: Path) -> list[str]:
 
 
 def _load_data(cfg: DataConfig) -> tuple[Any, Any, DataInfo]:
-    from muselab.data import load_images
+    from muselab.data import holdout_split, load_images
 
     ds = load_images(cfg.source, cfg.resolution, fit=cfg.fit, background=cfg.background,
                      limit=cfg.limit)
-    labels = ds.labels if cfg.conditional else None
     if cfg.conditional and ds.labels is None:
         raise ConfigError(f"data.conditional: data set {cfg.source!r} has no class labels")
+    if cfg.text and ds.captions is None:
+        raise ConfigError(f"data.text: data set {cfg.source!r} has no captions")
+    if cfg.holdout >= len(ds.images):
+        raise ConfigError(f"data.holdout={cfg.holdout} leaves no training images "
+                          f"({len(ds.images)} in {cfg.source!r})")
+    keep, _ = holdout_split(len(ds.images), cfg.holdout)
+    images = ds.images[keep]
+    captions = tuple(ds.captions[i] for i in keep) if cfg.text and ds.captions else ()
+    labels = ds.labels[keep] if cfg.conditional and ds.labels is not None else None
+    if cfg.text:
+        labels = np.arange(len(images))  # caption ids
     info = DataInfo(resolution=cfg.resolution, channels=ds.images.shape[3],
                     num_classes=len(ds.class_names) if cfg.conditional else 0,
-                    class_names=tuple(ds.class_names) if cfg.conditional else ())
-    return ds.images, labels, info
+                    class_names=tuple(ds.class_names) if cfg.conditional else (),
+                    captions=captions)
+    return images, labels, info
 
 
 def _check_batch(cfg: RunConfig, n: int) -> None:
@@ -244,6 +286,10 @@ def _check_batch(cfg: RunConfig, n: int) -> None:
 
 def _data_tag(cfg: DataConfig) -> str:
     name = Path(cfg.source).name if ("/" in cfg.source or "\\" in cfg.source) else cfg.source
+    from muselab.train.lm import TOKENS_SUFFIX, is_token_source
+
+    if is_token_source(cfg.source):
+        return name.removesuffix(TOKENS_SUFFIX)  # token corpora have no resolution
     return f"{name}{cfg.resolution}"
 
 

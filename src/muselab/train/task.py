@@ -11,7 +11,7 @@ import copy
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -26,6 +26,9 @@ class DataInfo:
     channels: int = 3
     num_classes: int = 0
     class_names: tuple[str, ...] = ()
+    #: One caption per training image (text-conditional models; labels index into it).
+    #: Not saved with a model: prompts are embedded afresh at inference.
+    captions: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass

@@ -293,10 +293,14 @@ class Trainer:
         return np.concatenate(parts)
 
     def _cycle_labels(self, n: int) -> Tensor | None:
-        num_classes = int(self.config.get("data_info", {}).get("num_classes", 0))
-        if num_classes == 0:
-            return None
-        return (torch.arange(n) % num_classes).to(self.device)
+        """Class ids cycling through the classes, or caption ids spread over the captions."""
+        info = self.config.get("data_info", {})
+        classes, captions = int(info.get("num_classes", 0)), int(info.get("num_captions", 0))
+        if classes:
+            return (torch.arange(n) % classes).to(self.device)
+        if captions:
+            return (torch.arange(n) * max(1, captions // n) % captions).to(self.device)
+        return None
 
     def provenance(self, **extra: Any) -> dict[str, Any]:
         return {"model": self.config.get("model"), "run": self.run_dir.name, "step": self.step,
