@@ -55,3 +55,29 @@ def emoji_data(emoji_home: Path, monkeypatch: pytest.MonkeyPatch) -> ImageDatase
 
     monkeypatch.setenv("MUSELAB_HOME", str(emoji_home))
     return load_images("emoji", 32, limit=256, progress=False)
+
+
+def _train(model: str, home: Path, runs: Path, extra: dict) -> Path:
+    from muselab.train.run import start_run
+    from tests.tiny import tiny_config
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MUSELAB_HOME", str(home))
+        trainer = start_run(tiny_config(model, steps=4, extra=extra, sample_every=0,
+                                        metric_every=0), runs)
+        trainer.fit()
+    return trainer.run_dir
+
+
+@pytest.fixture(scope="session")
+def text_run(emoji_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """text-diffusion, 16 px, 4 steps on 64 captioned emoji."""
+    data = {"data": {"source": "emoji", "resolution": 16, "limit": 64, "text": True}}
+    return _train("text-diffusion", emoji_home, tmp_path_factory.mktemp("runs"), data)
+
+
+@pytest.fixture(scope="session")
+def ae_run(emoji_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """autoencoder, 16 px -> 8x8x4 latents, 4 steps."""
+    extra = {"data": {"source": "emoji", "resolution": 16, "limit": 64}}
+    return _train("autoencoder", emoji_home, tmp_path_factory.mktemp("runs"), extra)

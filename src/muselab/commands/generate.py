@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from muselab.commands import out, user_errors
+from muselab.commands import eval_app, out, user_errors
 from muselab.errors import ConfigError
 
 #: The zoo model used when --model is not given.
@@ -28,6 +28,32 @@ Device = Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")]
 def register(app: typer.Typer) -> None:
     app.command("generate")(user_errors(generate))
     app.command("edit")(user_errors(edit))
+    eval_app.command("text")(user_errors(eval_text))
+
+
+def eval_text(
+    model: Annotated[str, typer.Argument(help="Text-to-image model: zoo name or run.")] =
+    DEFAULT_TEXT_MODEL,
+    n: Annotated[int, typer.Option(help="Held-out captions to draw.", min=1)] = 100,
+    steps: Steps = 25,
+    guidance: Guidance = 3.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+    device: Device = "auto",
+) -> None:
+    """In-house text alignment: share of held-out captions drawn in their emoji category."""
+    from muselab.evaluate.text_alignment import evaluate_alignment
+    from muselab.io import write_json
+    from muselab.models.zoo import load_pipeline
+
+    report = evaluate_alignment(load_pipeline(model, device=device), n=n, steps=steps,
+                                guidance=guidance)
+    out.print(f"text alignment (in-house), n={report.n}: prompted {report.accuracy:.1%}, "
+              f"no prompt {report.unconditional:.1%}, real images {report.real:.1%}; "
+              f"SWD x1e3 {report.swd:.1f}")
+    for name, (hits, count) in report.per_category.items():
+        out.print(f"  {name:<20} {hits:>3}/{count:<3}", markup=False)
+    if json_out is not None:
+        write_json(json_out, report.to_dict())
 
 
 def generate(
