@@ -82,7 +82,8 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value "
                                                    "(e.g. model_config.net.g_width=32).")] = None,
     conditional: Annotated[bool | None, typer.Option(help="Condition on class labels.")] = None,
-    text: Annotated[bool | None, typer.Option(help="Condition on captions (text-diffusion).")] = None,
+    text: Annotated[bool | None,
+                    typer.Option(help="Condition on captions (text-diffusion).")] = None,
     holdout: Annotated[int | None, typer.Option(help="Leave out N images (fixed split).")] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N images.")] = None,
     resume: Annotated[str | None, typer.Option(help="Continue this run exactly.")] = None,
@@ -226,11 +227,12 @@ def _run_row(run: Path) -> list[str]:
     if (run / STATE_FILE).is_file():
         step = f"{load_state(run / STATE_FILE)['step']}/{cfg['train']['steps']}"
     swd = best = "-"
-    metrics = run / "metrics.jsonl"
-    if metrics.is_file():
-        values = [json.loads(x)["value"] for x in metrics.read_text().splitlines() if x.strip()]
-        if values:
-            swd, best = f"{values[-1]:.1f}", f"{min(values):.1f}"
+    from muselab.evaluate.report import read_metrics
+
+    values = [r["value"] for r in read_metrics(run)
+              if r["metric"] == "swd" and r.get("source") != "eval"]
+    if values:
+        swd, best = f"{values[-1]:.1f}", f"{min(values):.1f}"
     data = f"{cfg['data']['source']}@{cfg['data']['resolution']}"
     return [cfg["model"], data, step, swd, best]
 

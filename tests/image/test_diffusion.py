@@ -49,7 +49,8 @@ def test_loss_goes_down_on_digits(tmp_path: Path) -> None:
                       sample_every=0, metric_every=0, checkpoint_every=60)
     trainer = start_run(cfg, tmp_path)
     trainer.fit()
-    losses = [json.loads(x)["loss"] for x in (trainer.run_dir / "log.jsonl").read_text().splitlines()]
+    lines = (trainer.run_dir / "log.jsonl").read_text().splitlines()
+    losses = [json.loads(x)["loss"] for x in lines]
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
 
 

@@ -1,0 +1,1 @@
+"""Built-in job kinds (each module registers one with ``register_job``)."""
