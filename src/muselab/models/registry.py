@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 Builder = Callable[[Any, "DataInfo"], "Task"]
 
 #: Modules whose import registers the built-in models (loaded on first lookup).
-_BUILTIN_MODULES = ("muselab.image.gan", "muselab.image.vae")
+_BUILTIN_MODULES = ("muselab.image.gan", "muselab.image.vae", "muselab.image.diffusion",
+                    "muselab.image.autoencoder",
+                    "muselab.style.fast", "muselab.style.unpaired", "muselab.style.paired",
+                    "muselab.music.recipes")
 
 _REGISTRY: dict[str, ModelSpec] = {}
 

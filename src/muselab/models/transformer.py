@@ -1,0 +1,390 @@
+"""A small decoder-only Transformer (GPT; Radford et al. 2018/2019), nanoGPT-like.
+
+Shared by music and poetry. Options, each with its source:
+
+* pre-norm residual blocks (Radford et al. 2019, GPT-2; Xiong et al. 2020);
+* causal attention through ``F.scaled_dot_product_attention`` (flash / memory-efficient
+  kernels where available; Dao et al. 2022);
+* rotary position embeddings (Su et al. 2021, "RoFormer") or learned absolute positions
+  (Radford et al. 2018);
+* input/output weight tying (Press & Wolf 2017; Inan et al. 2017);
+* dropout on attention weights and residual branches (Srivastava et al. 2014);
+* a key/value cache so generation costs one position per new token (linear in length);
+* sampling with temperature, top-k (Fan et al. 2018), nucleus/top-p (Holtzman et al.
+  2020), a repetition penalty (Keskar et al. 2019, CTRL) and a ``logits_mask`` hook for
+  constrained decoding (only the allowed next tokens may be drawn).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from muselab.config import check_range
+from muselab.errors import ConfigError, MuselabError
+
+#: Tokens so far [B, T] -> allowed next tokens, bool [B, V].
+LogitsMask = Callable[[Tensor], Tensor]
+
+
+@dataclass
+class TransformerConfig:
+    """Architecture of the decoder; every field is checked on construction."""
+
+    vocab_size: int
+    block_size: int = 256  # longest context the model attends to
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 256
+    dropout: float = 0.1
+    bias: bool = False  # biases in linear layers and layer norms (GPT-2 has them)
+    rope: bool = True  # rotary positions (Su 2021); False: learned absolute positions
+    tie_weights: bool = True  # output head shares the token embedding (Press & Wolf 2017)
+
+    def __post_init__(self) -> None:
+        check_range("transformer.vocab_size", self.vocab_size, 2)
+        check_range("transformer.block_size", self.block_size, 2, 1 << 16)
+        check_range("transformer.n_layer", self.n_layer, 1, 256)
+        check_range("transformer.n_head", self.n_head, 1, 256)
+        check_range("transformer.n_embd", self.n_embd, 8, 1 << 15)
+        check_range("transformer.dropout", self.dropout, 0.0, 0.9)
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"transformer.n_embd={self.n_embd} must be a multiple of "
+                              f"n_head={self.n_head}")
+        if self.rope and (self.n_embd // self.n_head) % 2:
+            raise ConfigError("transformer.rope needs an even head size (n_embd / n_head)")
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+
+class KVCache:
+    """Keys and values of every layer for the positions seen so far (preallocated).
+
+    ``length`` is the number of cached positions; the model writes new keys at
+    ``[length, length + T)`` in every layer and then advances ``length`` by ``T``.
+    """
+
+    def __init__(self, cfg: TransformerConfig, batch: int, device: torch.device,
+                 dtype: torch.dtype = torch.float32) -> None:
+        shape = (cfg.n_layer, batch, cfg.n_head, cfg.block_size, cfg.head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)  # [L, B, H, S, D]
+        self.v = torch.zeros(shape, device=device, dtype=dtype)  # [L, B, H, S, D]
+        self.length = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.k.shape[3]
+
+    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Store ``k, v`` [B, H, T, D] after the cached positions; return all [B, H, L+T, D]."""
+        end = self.length + k.shape[2]
+        self.k[layer, :, :, self.length : end] = k
+        self.v[layer, :, :, self.length : end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def advance(self, n: int) -> None:
+        self.length += n
+
+    def reset(self) -> None:
+        self.length = 0
+
+
+def _rope_tables(cfg: TransformerConfig, base: float = 10000.0) -> tuple[Tensor, Tensor]:
+    """cos, sin [S, D/2] of the rotary angles pos * base^(-2i/D) (Su et al. 2021, eq. 15)."""
+    d = cfg.head_dim
+    inv_freq = base ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)  # [D/2]
+    angles = torch.outer(torch.arange(cfg.block_size, dtype=torch.float32), inv_freq)  # [S, D/2]
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate pairs (x_i, x_{i+D/2}) of ``x`` [B, H, T, D] by the angles cos/sin [T, D/2]."""
+    x1, x2 = x.float().chunk(2, dim=-1)  # [B, H, T, D/2] each
+    out = torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+    return out.type_as(x)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: TransformerConfig, layer: int) -> None:
+        super().__init__()
+        self.cfg, self.layer = cfg, layer
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.resid_drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor] | None,
+                cache: KVCache | None) -> Tensor:
+        B, T, C = x.shape  # noqa: N806
+        H, D = self.cfg.n_head, self.cfg.head_dim  # noqa: N806
+        q, k, v = self.qkv(x).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # 3 x [B, H, T, D]
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        past = 0 if cache is None else cache.length
+        if cache is not None:
+            k, v = cache.update(self.layer, k, v)  # [B, H, past + T, D]
+        drop = self.cfg.dropout if self.training else 0.0
+        if past == 0 or T == 1:  # one new query may see every cached key
+            causal = past == 0 and T > 1
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=causal)
+        else:  # query i (position past + i) sees keys 0 .. past + i
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        y = y.transpose(1, 2).reshape(B, T, C)  # [B, T, C]
+        return self.resid_drop(self.proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
+        self.proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.proj(F.gelu(self.fc(x))))  # GELU (Hendrycks & Gimpel 2016)
+
+
+class Block(nn.Module):
+    """Pre-norm block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, cfg: TransformerConfig, layer: int) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.attn = CausalSelfAttention(cfg, layer)
+        self.ln2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor] | None,
+                cache: KVCache | None) -> Tensor:
+        x = x + self.attn(self.ln1(x), rope, cache)
+        return x + self.mlp(self.ln2(x))
+
+
+class Transformer(nn.Module):
+    """Decoder-only language model over integer tokens."""
+
+    rope_cos: Tensor
+    rope_sin: Tensor
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.pos_emb = None if cfg.rope else nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        # Tied: logits use the embedding matrix itself (no second, shared parameter, which
+        # safetensors could not store).
+        self.head = None if cfg.tie_weights else nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        cos, sin = _rope_tables(cfg)
+        self.register_buffer("rope_cos", cos, persistent=False)  # [S, D/2]
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2: scale residual projections
+            if name.endswith("proj.weight"):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear | nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count (without position embeddings when ``non_embedding``)."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding and self.pos_emb is not None:
+            n -= self.pos_emb.weight.numel()
+        return n
+
+    def flops_per_token(self, context: int) -> float:
+        """Training FLOPs per token: 6N + 12 L C T (Kaplan et al. 2020; PaLM appendix B)."""
+        c = self.cfg
+        return 6.0 * self.num_params() + 12.0 * c.n_layer * c.n_embd * context
+
+    def logits(self, h: Tensor) -> Tensor:
+        """Features [..., C] -> logits [..., V]."""
+        return self.head(h) if self.head is not None else F.linear(h, self.tok_emb.weight)
+
+    def new_cache(self, batch: int) -> KVCache:
+        p = self.tok_emb.weight
+        return KVCache(self.cfg, batch, p.device, p.dtype)
+
+    # -- forward ----------------------------------------------------------------------------
+
+    def hidden(self, idx: Tensor, cache: KVCache | None = None) -> Tensor:
+        """Final-layer features [B, T, C] of tokens ``idx`` [B, T] (after the cache, if any)."""
+        if idx.dim() != 2:
+            raise ValueError(f"idx must be [B, T] token ids, got shape {tuple(idx.shape)}")
+        T = idx.shape[1]  # noqa: N806
+        past = 0 if cache is None else cache.length
+        if past + T > self.cfg.block_size:
+            raise ValueError(f"sequence of {past + T} tokens exceeds block_size "
+                             f"{self.cfg.block_size}")
+        x = self.tok_emb(idx)  # [B, T, C]
+        rope = None
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(past, past + T, device=idx.device))  # + [T, C]
+        else:
+            rope = (self.rope_cos[past : past + T], self.rope_sin[past : past + T])  # [T, D/2]
+        x = self.drop(x)
+        for block in self.blocks:
+            x = block(x, rope, cache)
+        if cache is not None:
+            cache.advance(T)
+        return self.ln_f(x)  # [B, T, C]
+
+    def forward(self, idx: Tensor, targets: Tensor | None = None, *,
+                cache: KVCache | None = None) -> tuple[Tensor, Tensor | None]:
+        """Logits [B, T, V] and, with ``targets`` [B, T] (-1 = ignore), the mean cross-entropy."""
+        logits = self.logits(self.hidden(idx, cache))  # [B, T, V]
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
+        return logits, loss
+
+    # -- sampling ---------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompt: Tensor,
+        max_new_tokens: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        repetition_penalty: float = 1.0,
+        logits_mask: LogitsMask | None = None,
+        stop_token: int | None = None,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+    ) -> Tensor:
+        """Continue ``prompt`` [B, T0] by up to ``max_new_tokens``; returns [B, T0 + n].
+
+        ``temperature=0`` is greedy decoding. Rows that emitted ``stop_token`` are padded
+        with it; generation ends early when every row has stopped. Contexts longer than
+        ``block_size`` keep the most recent tokens (with the cache: it is refilled with
+        the last 3/4 block when full, so the cost stays linear).
+        """
+        _check_sampling(prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty)
+        was_training = self.training
+        self.eval()
+        try:
+            return self._generate(prompt, max_new_tokens, temperature, top_k, top_p,
+                                  repetition_penalty, logits_mask, stop_token, generator,
+                                  use_cache)
+        finally:
+            self.train(was_training)
+
+    def _generate(self, prompt: Tensor, n_new: int, temperature: float, top_k: int | None,
+                  top_p: float | None, rep: float, logits_mask: LogitsMask | None,
+                  stop_token: int | None, generator: torch.Generator | None,
+                  use_cache: bool) -> Tensor:
+        tokens = prompt
+        done = torch.zeros(len(prompt), dtype=torch.bool, device=prompt.device)  # [B]
+        step = _CachedStep(self) if use_cache else None
+        for _ in range(n_new):
+            h = step(tokens) if step is not None else self.hidden(
+                tokens[:, -self.cfg.block_size :])[:, -1]  # [B, C]
+            logits = self.logits(h).float()  # [B, V]
+            nxt = sample_next(logits, tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                              repetition_penalty=rep, logits_mask=logits_mask,
+                              generator=generator)  # [B]
+            if stop_token is not None:
+                nxt = torch.where(done, torch.full_like(nxt, stop_token), nxt)
+                done |= nxt == stop_token
+            tokens = torch.cat([tokens, nxt[:, None]], dim=1)  # [B, T + 1]
+            if stop_token is not None and bool(done.all()):
+                break
+        return tokens
+
+
+class _CachedStep:
+    """Features of the last position, feeding only the tokens the cache has not seen."""
+
+    def __init__(self, model: Transformer) -> None:
+        self.model = model
+        self.cache: KVCache | None = None
+        self.start = 0  # index in the token sequence of the cache's first position
+
+    def __call__(self, tokens: Tensor) -> Tensor:  # [B, T] -> [B, C]
+        block = self.model.cfg.block_size
+        if self.cache is None:
+            self.cache = self.model.new_cache(len(tokens))
+        if self.cache.length == 0 or len(tokens[0]) - self.start > block:
+            keep = min(len(tokens[0]), block if self.cache.length == 0 else block * 3 // 4)
+            self.cache.reset()
+            self.start = len(tokens[0]) - keep
+        new = tokens[:, self.start + self.cache.length :]  # [B, T_new]
+        return self.model.hidden(new, self.cache)[:, -1]
+
+
+def _check_sampling(prompt: Tensor, n: int, temperature: float, top_k: int | None,
+                    top_p: float | None, rep: float) -> None:
+    if prompt.dim() != 2 or prompt.shape[1] < 1:
+        raise ConfigError(f"prompt must be [B, T0] with T0 >= 1, got {tuple(prompt.shape)}")
+    check_range("max_new_tokens", n, 0)
+    check_range("temperature", temperature, 0.0, 100.0)
+    if top_k is not None:
+        check_range("top_k", top_k, 1)
+    if top_p is not None:
+        check_range("top_p", top_p, 1e-6, 1.0)
+    check_range("repetition_penalty", rep, 1.0, 100.0)
+
+
+def sample_next(
+    logits: Tensor,
+    tokens: Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    repetition_penalty: float = 1.0,
+    logits_mask: LogitsMask | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Draw the next token [B] from ``logits`` [B, V] given the ``tokens`` so far [B, T]."""
+    logits = logits.clone()
+    if repetition_penalty != 1.0:  # CTRL (Keskar 2019): shrink logits of tokens already used
+        seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, tokens, True)
+        penalised = torch.where(logits > 0, logits / repetition_penalty,
+                                logits * repetition_penalty)
+        logits = torch.where(seen, penalised, logits)
+    if logits_mask is not None:
+        allowed = logits_mask(tokens)  # [B, V] bool
+        if allowed.shape != logits.shape:
+            raise ValueError(f"logits_mask returned {tuple(allowed.shape)}, "
+                             f"expected {tuple(logits.shape)}")
+        if not bool(allowed.any(dim=1).all()):
+            raise MuselabError("constrained decoding: no token is allowed at this step "
+                               "(the constraints cannot be met with this vocabulary)")
+        logits = logits.masked_fill(~allowed, float("-inf"))
+    if temperature == 0.0:
+        return logits.argmax(dim=1)
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[1]:
+        kth = torch.topk(logits, top_k, dim=1).values[:, -1:]  # [B, 1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        logits = _nucleus(logits, top_p)
+    probs = F.softmax(logits, dim=1)  # [B, V]
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def _nucleus(logits: Tensor, top_p: float) -> Tensor:
+    """Keep the smallest set of tokens whose probability reaches ``top_p`` (Holtzman 2020)."""
+    sorted_logits, order = logits.sort(dim=1, descending=True)  # [B, V]
+    cum = sorted_logits.softmax(dim=1).cumsum(dim=1)
+    drop_sorted = cum - sorted_logits.softmax(dim=1) >= top_p  # mass before this token >= p
+    drop = torch.zeros_like(drop_sorted).scatter_(1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))

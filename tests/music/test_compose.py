@@ -1,0 +1,95 @@
+"""Constrained generation: well-formed bars, exact bar counts, continuation, harmonisation."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import torch
+
+from muselab.errors import ConfigError
+from muselab.models.transformer import Transformer, TransformerConfig
+from muselab.music.compose import Composer, Sampling, parse_meter, soprano_line, write_piece
+from muselab.music.midi import read_midi
+from muselab.music.tokens import VOCAB, Key, Piece, encode
+from tests.music.fixtures import CHORALES, FOLK
+
+
+@pytest.fixture(scope="module")
+def composer() -> Composer:
+    """An untrained model: the grammar alone must make every output well formed."""
+    torch.manual_seed(0)
+    cfg = TransformerConfig(vocab_size=len(VOCAB), block_size=128, n_layer=1, n_head=2,
+                            n_embd=32, dropout=0.0)
+    return Composer(Transformer(cfg), {"model": "test"}, "random-init")
+
+
+def assert_well_formed(piece: Piece, bars: int, voices: set[int]) -> None:
+    assert piece.bars() == bars and piece.notes
+    bt = piece.bar_ticks
+    assert max(n.start + n.duration for n in piece.notes) <= bars * bt
+    at: dict[int, list[int]] = defaultdict(list)
+    for n in piece.notes:
+        at[n.start].append(n.voice)
+    for vs in at.values():  # at most one onset per voice and position
+        assert len(vs) == len(set(vs))
+    assert {n.voice for n in piece.notes} <= voices
+
+
+def test_compose_exact_bars_and_well_formed(composer: Composer) -> None:
+    pieces = composer.compose(style="bach", bars=4, key=Key(2, True), n=3, seed=1)
+    assert len(pieces) == 3
+    for p in pieces:
+        assert_well_formed(p, 4, {0, 1, 2, 3})
+        assert p.key == Key(2, True) and p.time_signature == (4, 4)
+        assert encode(p)[:3] == encode(pieces[0])[:3]  # same header
+    folk = composer.compose(style="folk", bars=3, time_signature=(6, 8), n=2, seed=2)
+    for p in folk:
+        assert_well_formed(p, 3, {0})
+        assert p.time_signature == (6, 8)
+
+
+def test_same_seed_same_piece(composer: Composer) -> None:
+    a = composer.compose(bars=2, seed=7)[0]
+    b = composer.compose(bars=2, seed=7)[0]
+    c = composer.compose(bars=2, seed=8)[0]
+    assert a.notes == b.notes and a.notes != c.notes
+
+
+def test_continue_keeps_the_given_music(composer: Composer) -> None:
+    given = read_midi(FOLK, style="folk")
+    piece = composer.continue_piece(given, bars=2, seed=0, sampling=Sampling(top_p=None))
+    assert piece.bars() == given.bars() + 2
+    bt = given.bar_ticks
+    assert [n for n in piece.notes if n.start < given.bars() * bt] == sorted(
+        given.notes, key=lambda n: (n.start, n.voice, -n.pitch))
+
+
+def test_harmonize_keeps_the_soprano_and_adds_voices(composer: Composer) -> None:
+    melody = read_midi(CHORALES[0], style="bach")
+    line = soprano_line(melody)
+    piece = composer.harmonize(melody, seed=0)
+    soprano = sorted(n for n in piece.notes if n.voice == 0)
+    assert [(n.start, n.pitch, n.duration) for n in soprano] == [
+        (n.start, n.pitch, n.duration) for n in line]
+    assert {n.voice for n in piece.notes} - {0}  # lower voices were written
+    assert piece.bars() == melody.bars()
+
+
+def test_write_piece_outputs(composer: Composer, tmp_path: Path) -> None:
+    piece = composer.compose(bars=2, seed=3)[0]
+    files = write_piece(piece, tmp_path / "p", {"seed": 3}, wav=False)
+    assert Path(files["midi"]).is_file() and Path(files["png"]).is_file()
+    back = read_midi(tmp_path / "p.mid")
+    assert sorted((n.start, n.pitch, n.duration) for n in back.notes) == sorted(
+        (n.start, n.pitch, n.duration) for n in piece.notes)
+
+
+def test_bad_requests(composer: Composer) -> None:
+    with pytest.raises(ConfigError, match="--style"):
+        composer.compose(style="jazz")
+    with pytest.raises(ConfigError, match="--meter"):
+        parse_meter("7/8")
+    with pytest.raises(ConfigError, match="--meter"):
+        parse_meter("four")
