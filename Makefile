@@ -8,6 +8,11 @@ TORCH := torch==2.13.0
 
 .PHONY: install data test lint studio clean-venv bench
 
+# The studio: install, fetch the default data and feature weights, serve on 127.0.0.1:8000.
+# The default models ship in models/ (fp16, sha256-checked at load).
+studio: install data
+	$(BIN)/muselab studio
+
 install: $(STAMP)
 
 # torch first from the pinned CPU wheel: an unpinned torch would pull a multi-GB CUDA build.
@@ -20,6 +25,7 @@ $(STAMP): pyproject.toml
 
 data: install
 	$(BIN)/muselab data fetch emoji
+	$(BIN)/muselab backbones fetch
 
 test: install data
 	$(BIN)/python -m pytest

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -36,7 +35,7 @@ from muselab.data.imagefolder import (
     validate_options,
 )
 from muselab.errors import DataError
-from muselab.io import data_home, ensure_dir, write_json
+from muselab.io import data_home, ensure_dir, sha256_file, write_json
 
 logger = logging.getLogger("muselab.data")
 
@@ -209,13 +208,6 @@ def _digits_file() -> Path:
     return Path(sklearn.datasets.__file__).parent / "data" / "digits.csv.gz"
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _npm_missing(info: DatasetInfo) -> DataError:

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from muselab.data.imagefolder import make_progress
 from muselab.errors import ConfigError, MuselabError
 from muselab.io import atomic_open, data_home
+from muselab.io import sha256_file as file_sha256
 
 PIXELS_SIZE = 16  # the pixels extractor's side: 16 x 16 x 3 = 768 features
 FEATURE_CACHE_VERSION = 1
@@ -137,13 +138,6 @@ def _pixels(weights: Path | None, device: str) -> FeatureExtractor:
 # --------------------------------------------------------------------------- backbones
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class BackboneFeatures:

@@ -10,7 +10,6 @@ unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from muselab.errors import ConfigError, DataError, MuselabError
-from muselab.io import data_home, ensure_dir, write_json
+from muselab.io import data_home, ensure_dir, sha256_file, write_json
 
 if TYPE_CHECKING:
     from muselab.image.pipeline import ImagePipeline
@@ -77,12 +76,6 @@ def find_pretrained(name: str) -> Pretrained:
     raise ConfigError(f"no pretrained model {name!r} (available: {names})")
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify(entry: Pretrained) -> None:

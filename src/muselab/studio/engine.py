@@ -8,7 +8,6 @@ with its latent, seed, model, weights hash and parents.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import threading
@@ -25,6 +24,7 @@ from torch import Tensor
 
 from muselab.errors import ConfigError
 from muselab.image.latent import slerp
+from muselab.io import sha256_file
 from muselab.store import gallery
 from muselab.store.gallery import NewItem, NotFoundError
 from muselab.studio.settings import Settings
@@ -100,12 +100,6 @@ def find_model(settings: Settings, model_id: str) -> ModelRef:
                         "GET /api/models lists the models (train one on the Train page)")
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

@@ -10,7 +10,6 @@ pooled final features ``[B, feature_dim]`` (for FID/KID and the like).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -279,13 +278,6 @@ class ConvBN(nn.Module):
 # ------------------------------------------------------------------------------ weights
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_state_file(path: str | Path, what: str) -> dict[str, Tensor]:

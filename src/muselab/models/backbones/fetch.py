@@ -27,12 +27,11 @@ import numpy as np
 
 from muselab.data.imagefolder import make_progress
 from muselab.errors import DataError
-from muselab.io import atomic_open, atomic_write, data_home, ensure_dir
+from muselab.io import atomic_open, atomic_write, data_home, ensure_dir, sha256_file
 from muselab.models.backbones.base import (
     Backbone,
     load_checked,
     read_state_file,
-    sha256_file,
     state_from_numpy,
 )
 from muselab.models.backbones.tfjs import (

@@ -16,13 +16,13 @@ from pathlib import Path
 from torch import Tensor
 
 from muselab.errors import ConfigError
+from muselab.io import sha256_file
 from muselab.models.backbones.base import (
     Backbone,
     BackboneInfo,
     load_checked,
     read_state_file,
     register_backbone,
-    sha256_file,
 )
 from muselab.models.backbones.inception_v3 import CONTENT_LAYERS, LAYERS, STYLE_LAYERS, InceptionV3
 

@@ -15,13 +15,13 @@ import torch
 from torch import Tensor, nn
 
 from muselab.errors import ConfigError
+from muselab.io import sha256_file
 from muselab.models.backbones.base import (
     Backbone,
     BackboneInfo,
     load_checked,
     read_state_file,
     register_backbone,
-    sha256_file,
 )
 
 #: Convolutions per block (configuration "E" of Simonyan & Zisserman 2015).
