@@ -38,6 +38,10 @@ bench: install
 	$(BIN)/python benchmarks/peak.py
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/sample_latency.py
+	$(BIN)/python benchmarks/diffusion_latency.py --train
+	$(BIN)/python benchmarks/lm_throughput.py
+	$(BIN)/python benchmarks/gallery_list.py
+	$(BIN)/python benchmarks/style_latency.py
 
 clean-venv:
 	rm -rf $(VENV)
