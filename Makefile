@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml
 data: install
 	$(BIN)/muselab data fetch emoji
 	$(BIN)/muselab backbones fetch
+	$(BIN)/muselab style fetch
 
 test: install data
 	$(BIN)/python -m pytest
