@@ -28,7 +28,7 @@ Builder = Callable[[Any, "DataInfo"], "Task"]
 _BUILTIN_MODULES = ("muselab.image.gan", "muselab.image.vae", "muselab.image.diffusion",
                     "muselab.image.autoencoder",
                     "muselab.style.fast", "muselab.style.unpaired", "muselab.style.paired",
-                    "muselab.music.recipes")
+                    "muselab.music.recipes", "muselab.poetry.recipes")
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
