@@ -43,10 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.token:
         _token_guard(app, settings.token)
     from muselab.studio.routers import gallery as r_gallery
-    from muselab.studio.routers import generate, models, pages, ratings, train
+    from muselab.studio.routers import generate, models, music, pages, poetry, ratings, style, train
     from muselab.studio.routers import jobs as r_jobs
 
-    for module in (models, generate, r_gallery, ratings, r_jobs, train, pages):
+    for module in (models, generate, r_gallery, ratings, r_jobs, train, style, music, poetry,
+                   pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

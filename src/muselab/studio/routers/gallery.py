@@ -27,7 +27,7 @@ def list_items(
     unrated: bool = False,
     sort: Literal["new", "old", "rating", "value"] = "new",
     limit: int = Query(60, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**62),  # SQLite integers are 64-bit
 ) -> ItemsOut:
     """A page of images, newest first unless ``sort`` says otherwise."""
     items, total = gallery.list_items(conn, gallery.Query(

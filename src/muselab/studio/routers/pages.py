@@ -21,9 +21,9 @@ PAGES = [
     ("rate", "Rate", "rate.html", True),
     ("train", "Train", "train.html", True),
     ("jobs", "Jobs", "jobs.html", True),
-    ("stylize", "Stylize", "pending.html", False),
-    ("music", "Music", "pending.html", False),
-    ("poetry", "Poetry", "pending.html", False),
+    ("stylize", "Stylize", "stylize.html", True),
+    ("music", "Music", "music.html", True),
+    ("poetry", "Poetry", "poetry.html", True),
 ]
 
 

@@ -44,7 +44,8 @@ export function el(tag, attrs = {}, ...children) {
 
 /** An image card; `label` shows top-left, `onclick` gets the item. */
 export function card(item, { label, onclick, href } = {}) {
-  const img = el("img", { src: item.url, alt: `image ${item.id}`, loading: "lazy" });
+  const img = item.kind === "poem" ? el("div", { class: "poem-card" }, item.params.text || "")
+    : el("img", { src: item.url, alt: `image ${item.id}`, loading: "lazy" });
   const meta = el("div", { class: "meta" }, el("span", {}, `#${item.id}`),
     el("span", {}, item.rating ? `★ ${item.rating.toFixed(1)}` : (item.seed !== null ? `seed ${item.seed}` : item.source)));
   const node = el(href ? "a" : "div", { class: "card", "data-id": item.id, href }, img, meta,

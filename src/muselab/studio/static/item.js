@@ -26,6 +26,7 @@ async function load() {
   item = await guarded(() => api(`/api/gallery/${id}`));
   if (!item) { $("title").textContent = `Image ${id} not found`; return; }
   $("image").src = item.url;
+  showMedia(item);
   $("title").textContent = `#${item.id} · ${item.kind}`;
   showStars(item.rating);
   const rows = {
@@ -71,3 +72,14 @@ $("save-tags").addEventListener("click", async () => {
   if (out) toast("tags saved");
 });
 load();
+
+/** Poems show their text, music its player under the piano roll. */
+function showMedia(it) {
+  const img = $("image");
+  if (it.kind === "poem") {
+    img.replaceWith(Object.assign(document.createElement("div"), { id: "image", className: "poem", textContent: it.params.text || "" }));
+  } else if (it.kind === "music" && it.params.wav && !document.getElementById("player")) {
+    img.classList.add("roll");
+    img.after(Object.assign(document.createElement("audio"), { id: "player", controls: true, src: `/api/music/${it.id}/audio` }));
+  }
+}
