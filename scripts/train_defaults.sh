@@ -46,9 +46,6 @@ job dcgan64 emoji-dcgan64.sh $(budget "$long_min") &
 job dcgan32cond emoji-dcgan32-cond.sh $(budget "$long_min") &
 # shellcheck disable=SC2046
 job vae32 emoji-vae32.sh $(budget "$long_min") &
-for extra in .notes/gpu-*.sh; do  # extra jobs (music, poetry) when present
-  [ -f "$extra" ] && { echo "[$(date +%T)] start $extra"; bash "$extra" >"$RUNS/$(basename "$extra").log" 2>&1; echo "[$(date +%T)] end $extra: exit $?"; } &
-done
 wait
 
 export_one() {  # export_one JOB NAME LICENCE DESCRIPTION
