@@ -119,7 +119,7 @@ def load_pipeline(name_or_path: str | Path, device: str = "auto", best: bool = F
 
 def save_pretrained(pipe: ImagePipeline, folder: Path, *, name: str, description: str,
                     licence: str) -> Pretrained:
-    """Write ``pipe``'s inference weights (EMA copies, fp16), meta.json and a card stub."""
+    """Write ``pipe``'s inference weights (EMA copies, fp16) and meta.json; the card is yours."""
     from muselab.train import checkpoint as ck
 
     ensure_dir(folder)
@@ -128,8 +128,15 @@ def save_pretrained(pipe: ImagePipeline, folder: Path, *, name: str, description
     config = {k: v for k, v in pipe.config.items() if k != "step"}
     ck.save_model(folder / WEIGHTS, modules, config, int(pipe.config.get("step", 0)),
                   dtype=torch.float16)
-    meta = {"name": name, "recipe": pipe.config["model"], "sha256": sha256_file(folder / WEIGHTS),
-            "description": description, "licence": licence, "step": pipe.config.get("step")}
+    return write_entry(folder, name=name, recipe=pipe.config["model"], description=description,
+                       licence=licence, step=pipe.config.get("step"))
+
+
+def write_entry(folder: Path, *, name: str, recipe: str, description: str, licence: str,
+                step: int | None) -> Pretrained:
+    """Write ``folder/meta.json`` for the weights already in ``folder`` (sha256 recorded)."""
+    meta = {"name": name, "recipe": recipe, "sha256": sha256_file(folder / WEIGHTS),
+            "description": description, "licence": licence, "step": step}
     write_json(folder / META, meta)
     return _read_entry(folder / META)
 

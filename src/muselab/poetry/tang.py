@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from muselab.data.builtin import DatasetInfo, npm_pack, sha256_file, verify_sha256
+from muselab.data.builtin import DatasetInfo, npm_pack, verify_sha256
 from muselab.data.imagefolder import make_progress
 from muselab.errors import DataError
-from muselab.io import atomic_open, data_home, ensure_dir, write_json
+from muselab.io import atomic_open, data_home, ensure_dir, sha256_file, write_json
 from muselab.poetry.prosody import is_hanzi, layout, regular_form
 from muselab.poetry.vocab import BOS, CharVocab, build_vocab
 from muselab.train.lm import TOKENS_SUFFIX, TokenCorpus, load_corpus_file, pack, save_corpus

