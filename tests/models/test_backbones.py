@@ -323,7 +323,7 @@ def test_fetch_without_network_says_what_to_do(
     monkeypatch.setattr("muselab.models.backbones.fetch.shutil.which", lambda _: None)
     with pytest.raises(DataError, match=r"run `muselab backbones fetch mobilenet-v2`"):
         load_backbone("mobilenet-v2", device="cpu")
-    with pytest.raises(DataError, match=r"127\.0\.0\.1:9.*npm is not on PATH.*--tarball PATH"):
+    with pytest.raises(DataError, match=r"127\.0\.0\.1:9.*npm, which is not on PATH.*--tarball"):
         from muselab.models.backbones.fetch import fetch_backbone
 
         fetch_backbone("inception-v3", progress=False)

