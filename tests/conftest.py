@@ -81,3 +81,10 @@ def ae_run(emoji_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """autoencoder, 16 px -> 8x8x4 latents, 4 steps."""
     extra = {"data": {"source": "emoji", "resolution": 16, "limit": 64}}
     return _train("autoencoder", emoji_home, tmp_path_factory.mktemp("runs"), extra)
+
+
+@pytest.fixture(scope="session")
+def vae_run(emoji_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """vae, 32 px -> 16-d latents, 4 steps on 64 emoji."""
+    extra = {"data": {"source": "emoji", "resolution": 32, "limit": 64}}
+    return _train("vae", emoji_home, tmp_path_factory.mktemp("runs"), extra)

@@ -78,3 +78,51 @@ def test_latent_diffusion_on_a_trained_autoencoder(ae_run: Path, tmp_path: Path)
     for k, v in ae.items():
         if k.startswith("ae."):
             assert torch.equal(ldm[k], v), k
+
+
+TEXT32 = {"data": {"source": "emoji", "resolution": 32, "limit": 64, "text": True}}
+TINY_MLP = {"width": 32, "depth": 1}
+
+
+def _vae_latent_run(vae_run: Path, runs: Path, steps: int = 2, **model: object) -> Path:
+    extra = {**TEXT32, "model_config": {"autoencoder": str(vae_run), "mlp": TINY_MLP, **model}}
+    trainer = start_run(tiny_config("latent-diffusion", steps=steps, extra=extra), runs)
+    trainer.fit()
+    return trainer.run_dir
+
+
+def test_latent_diffusion_on_a_trained_vae(vae_run: Path, tmp_path: Path) -> None:
+    run = _vae_latent_run(vae_run, tmp_path)
+    saved = json.loads((run / "config.json").read_text())["model_config"]
+    assert saved["latent_kind"] == "vae" and saved["mlp"]["dim"] == 16
+    assert saved["mlp"]["cond_dim"] == 384 and saved["autoencoder"] == ""
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert log and all(np.isfinite(r["loss"]) for r in log)
+    # the frozen VAE travels inside the model, untouched
+    vae = load_file(str(vae_run / "model.safetensors"))
+    ldm = load_file(str(run / "model.safetensors"))
+    assert all(torch.equal(ldm["ae." + k.removeprefix("vae.")], v)
+               for k, v in vae.items() if k.startswith("vae."))
+
+
+def test_vae_latent_pipeline(vae_run: Path, tmp_path: Path) -> None:
+    pipe = load_pipeline(_vae_latent_run(vae_run, tmp_path), device="cpu")
+    assert isinstance(pipe, DiffusionPipeline) and pipe.is_text
+    fast = SamplerConfig(steps=3)
+    a = pipe.text2img("a red heart", [0, 1], sampler=fast)
+    assert a.shape == (2, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, pipe.text2img("a red heart", [0, 1], sampler=fast))  # eta 0
+    one = pipe.text2img("a red heart", [0], sampler=fast, guidance=1.0)
+    cond = pipe.text2img("a red heart", [0], sampler=fast, guidance=1.0, negative="a cat")
+    assert np.array_equal(one, cond)  # scale 1 is the conditional model, whatever the negative
+    img = a[0]
+    assert np.array_equal(pipe.text2img("x", [3], init=img, strength=0.0)[0], img)
+    assert pipe.text2img("x", [3], init=img, strength=0.5, sampler=fast).shape == (1, 32, 32, 3)
+    with pytest.raises(ConfigError, match="no pixels to mask"):
+        pipe.text2img("x", [0], init=img, mask=np.ones((32, 32), bool), sampler=fast)
+
+
+def test_vae_latent_loss_goes_down(vae_run: Path, tmp_path: Path) -> None:
+    run = _vae_latent_run(vae_run, tmp_path, steps=80, lr=3e-3, warmup=0)
+    losses = [json.loads(x)["loss"] for x in (run / "log.jsonl").read_text().splitlines()]
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:5])

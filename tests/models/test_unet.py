@@ -43,7 +43,7 @@ def test_text_condition_changes_output_and_nan_rows_mean_null() -> None:
 
 def test_class_condition_has_a_null_class() -> None:
     net = UNet(UNetConfig(**TINY, resolution=16, num_classes=3))
-    assert net.class_emb.num_embeddings == 4
+    assert net.embedding.class_emb.num_embeddings == 4
     x, t = torch.randn(2, 3, 16, 16), torch.tensor([1, 1])
     assert net(x, t, labels=torch.tensor([0, 2])).shape == x.shape
 
@@ -58,3 +58,21 @@ def test_timestep_embedding_distinguishes_steps() -> None:
 def test_bad_configs_are_refused(bad: dict) -> None:
     with pytest.raises(ConfigError):
         UNet(UNetConfig(**{**TINY, "resolution": 16, **bad}))
+
+
+def test_mlp_denoiser_shapes_and_null_condition() -> None:
+    from muselab.models.mlp_denoiser import MLPConfig, MLPDenoiser
+
+    torch.manual_seed(0)
+    net = MLPDenoiser(MLPConfig(dim=16, width=32, depth=2, cond_dim=8))
+    for p in net.parameters():  # leave the zero initialisation so the output depends on x
+        torch.nn.init.normal_(p, std=0.1)
+    x, t = torch.randn(3, 16), torch.tensor([0, 10, 999])
+    cond = torch.randn(3, 8)
+    assert net(x, t, cond).shape == (3, 16)
+    dropped = cond.clone()
+    dropped[1] = float("nan")
+    out, uncond = net(x, t, dropped), net(x, t)
+    assert torch.allclose(out[1], uncond[1]) and not torch.allclose(out[0], uncond[0])
+    with pytest.raises(AssertionError):
+        net(torch.randn(3, 15), t, cond)

@@ -8,8 +8,11 @@ Registered recipes (``muselab models``):
   (``--text``), with condition dropout for classifier-free guidance (Ho & Salimans 2022).
 - ``latent-diffusion``: text-to-image in the latent space of a trained ``autoencoder``
   run (Rombach et al. 2022): 64 px images become 16x16x4 latents, so each denoising
-  step costs about a sixteenth of a pixel-space one. The frozen autoencoder is saved
-  inside the model, which is therefore self-contained.
+  step costs about a sixteenth of a pixel-space one. Given a trained ``vae`` instead
+  (a run or a zoo name such as ``emoji-vae32``), the diffusion runs on its latent
+  vectors with a residual MLP (LSGM, Vahdat et al. 2021; the DALL-E 2 prior, Ramesh et
+  al. 2022). The frozen autoencoder is saved inside the model, which is therefore
+  self-contained.
 
 The network (``models/unet.py``), the noise process (``image/schedule.py``) and the
 sampler (``image/samplers.py``) are kept apart, as in diffusers.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -31,13 +34,20 @@ from muselab.errors import ConfigError
 from muselab.image.samplers import ModelFn, SamplerConfig, sample
 from muselab.image.schedule import NoiseSchedule, Prediction, ScheduleKind
 from muselab.models.autoencoder import AEConfig, AutoencoderKL
+from muselab.models.mlp_denoiser import MLPConfig, MLPDenoiser
 from muselab.models.registry import register_model
 from muselab.models.text_encoder import DIM as TEXT_DIM
 from muselab.models.unet import UNet, UNetConfig
+from muselab.models.vae import ConvVAE, VAEConfig
 from muselab.train.task import Batch, DataInfo, Task, evaluating
 
 #: The recipes registered here (their runs load as a DiffusionPipeline).
 RECIPES = ("diffusion", "text-diffusion", "latent-diffusion")
+
+#: A denoiser: the U-Net (images, spatial latents) or the MLP (latent vectors).
+Denoiser = UNet | MLPDenoiser
+#: The frozen latent model: a KL autoencoder (spatial latents) or a VAE (vectors).
+LatentModel = AutoencoderKL | ConvVAE
 
 
 @dataclass
@@ -45,6 +55,7 @@ class DiffusionConfig:
     """A diffusion recipe: network, noise process, conditioning and optimiser."""
 
     net: UNetConfig = field(default_factory=UNetConfig)
+    mlp: MLPConfig = field(default_factory=MLPConfig)  # the denoiser on VAE latent vectors
     schedule: ScheduleKind = "cosine"  # Nichol & Dhariwal 2021 (or "linear", Ho 2020)
     timesteps: int = 1000
     prediction: Prediction = "eps"  # or "v" (Salimans & Ho 2022)
@@ -58,8 +69,10 @@ class DiffusionConfig:
     sample_steps: int = 25  # DDIM steps for sample grids and metrics during training
     guidance: float = 3.0  # guidance scale for grids during training
     latent: bool = False  # diffuse in the latent space of the autoencoder below
-    autoencoder: str = ""  # an autoencoder run or model file, read once when training starts
+    autoencoder: str = ""  # an autoencoder or VAE: run, model file or zoo name, read once
+    latent_kind: Literal["autoencoder", "vae"] = "autoencoder"  # filled from ``autoencoder``
     ae: AEConfig = field(default_factory=AEConfig)  # filled from ``autoencoder``
+    vae: VAEConfig = field(default_factory=VAEConfig)  # filled from ``autoencoder``
     autoencoder_source: str = ""  # where the autoencoder came from (informational)
 
     def __post_init__(self) -> None:
@@ -70,9 +83,22 @@ class DiffusionConfig:
         check_range("model_config.grad_clip", self.grad_clip, 0.0)
         check_range("model_config.sample_steps", self.sample_steps, 1, self.timesteps)
         check_range("model_config.guidance", self.guidance, 0.0, 50.0)
-        if self.autoencoder and not Path(self.autoencoder).exists():
-            raise ConfigError(f"model_config.autoencoder: {self.autoencoder} does not exist "
-                              "(train one with: muselab train autoencoder --res 64)")
+        if self.autoencoder and not Path(self.autoencoder).exists() and not _in_zoo(
+                self.autoencoder):
+            raise ConfigError(f"model_config.autoencoder: {self.autoencoder} is neither a file, "
+                              "a run nor a zoo model (train one with: muselab train "
+                              "autoencoder --res 64)")
+
+    @property
+    def vector_latent(self) -> bool:
+        """Whether the denoiser works on VAE latent vectors (an MLP) rather than grids."""
+        return self.latent and self.latent_kind == "vae"
+
+
+def _in_zoo(name: str) -> bool:
+    from muselab.models.zoo import list_pretrained
+
+    return any(entry.name == name for entry in list_pretrained())
 
 
 def caption_variants(caption: str) -> tuple[str, str]:
@@ -81,7 +107,8 @@ def caption_variants(caption: str) -> tuple[str, str]:
 
 
 class DiffusionTask(Task):
-    """Epsilon/v regression on noised images (Ho 2020, eq. 14), EMA of the U-Net."""
+    """Epsilon/v regression on noised images or latents (Ho 2020, eq. 14), EMA of the
+    denoiser (kept under the module name ``unet`` whichever network it is)."""
 
     ema_source = "unet"
 
@@ -89,10 +116,11 @@ class DiffusionTask(Task):
         super().__init__()
         self.config = cfg
         self.schedule = NoiseSchedule(cfg.schedule, cfg.timesteps, cfg.prediction)
-        unet = UNet(cfg.net)
+        unet: Denoiser = MLPDenoiser(cfg.mlp) if cfg.vector_latent else UNet(cfg.net)
         self.modules: dict[str, torch.nn.Module] = {"unet": unet}
         if cfg.latent:
-            self.modules["ae"] = AutoencoderKL(cfg.ae).requires_grad_(False)
+            latent: LatentModel = ConvVAE(cfg.vae) if cfg.vector_latent else AutoencoderKL(cfg.ae)
+            self.modules["ae"] = latent.requires_grad_(False)
         self.optimizers = {"unet": torch.optim.AdamW(unet.parameters(), lr=cfg.lr,
                                                      betas=cfg.betas,
                                                      weight_decay=cfg.weight_decay)}
@@ -118,11 +146,11 @@ class DiffusionTask(Task):
 
     def train_step(self, batch: Batch, step: int, generator: torch.Generator) -> dict[str, Tensor]:
         cfg, unet, opt = self.config, self.modules["unet"], self.optimizers["unet"]
-        x0 = self.to_latent(batch.images, generator)  # [B, C, R, R] (pixels or latents)
+        x0 = self.to_latent(batch.images, generator)  # [B, C, R, R] or [B, D] (latents)
         b, dev = x0.shape[0], x0.device
         g = generator.device  # the Trainer's generator lives on the training device
         t = torch.randint(0, cfg.timesteps, (b,), generator=generator, device=g).to(dev)  # [B]
-        noise = torch.randn(x0.shape, generator=generator, device=g).to(dev)  # [B, C, R, R]
+        noise = torch.randn(x0.shape, generator=generator, device=g).to(dev)  # like x0
         drop = (torch.rand(b, generator=generator, device=g) < cfg.cond_drop).to(dev)  # [B]
         cond, labels = self._conditions(batch.labels, drop, generator)
         for group in opt.param_groups:
@@ -139,7 +167,7 @@ class DiffusionTask(Task):
     def _conditions(self, labels: Tensor | None, drop: Tensor,
                     generator: torch.Generator) -> tuple[Tensor | None, Tensor | None]:
         """(text condition [B, D] with NaN rows dropped, class labels [B] with drops = null)."""
-        net = self.config.net
+        net = self.denoiser_config
         if net.cond_dim:
             if self.caption_emb is None or labels is None:
                 raise ConfigError("text-diffusion trains on captions: pass --text "
@@ -153,25 +181,47 @@ class DiffusionTask(Task):
         return None, None
 
     @property
-    def unet(self) -> UNet:
-        """The inference U-Net (the EMA copy when there is one)."""
-        return cast(UNet, self.inference_module("unet"))
+    def unet(self) -> Denoiser:
+        """The inference denoiser (the EMA copy when there is one)."""
+        return cast(Denoiser, self.inference_module("unet"))
 
     @property
-    def ae(self) -> AutoencoderKL | None:
+    def denoiser_config(self) -> UNetConfig | MLPConfig:
+        return self.config.mlp if self.config.vector_latent else self.config.net
+
+    @property
+    def ae(self) -> LatentModel | None:
+        """The frozen autoencoder or VAE of a latent model."""
         ae = self.modules.get("ae")
-        return ae if isinstance(ae, AutoencoderKL) else None
+        return ae if isinstance(ae, AutoencoderKL | ConvVAE) else None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(R, R, C) of the images this model makes."""
-        net = self.config.ae if self.ae is not None else self.config.net
+        cfg = self.config
+        net = (cfg.vae if cfg.vector_latent else cfg.ae) if cfg.latent else cfg.net
         return net.resolution, net.resolution, net.channels
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """The shape of one x_T: (C, R, R) for images and latent grids, (D,) for vectors."""
+        net = self.config.net
+        if self.config.vector_latent:
+            return (self.config.mlp.dim,)
+        return net.channels, net.resolution, net.resolution
 
     @torch.no_grad()
     def to_latent(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Images [B,C,R,R] in [-1,1] -> what the U-Net denoises (latents, or the images)."""
-        return x if self.ae is None else self.ae.encode(x, generator)
+        """Images [B,C,R,R] in [-1,1] -> what the denoiser works on: the images, latent grids
+        [B,C',r,r], or VAE latents [B,D] (posterior samples with ``generator``, else means)."""
+        ae = self.ae
+        if isinstance(ae, ConvVAE):
+            mu, logvar = ae.encode(x)  # [B, D] each
+            if generator is None:
+                return mu
+            eps = torch.randn(mu.shape, generator=generator, device=generator.device)
+            return mu + (0.5 * logvar).exp() * eps.to(mu.device)  # [B, D]
+        return x if ae is None else ae.encode(x, generator)
 
     @torch.no_grad()
     def to_image(self, z: Tensor) -> Tensor:
@@ -184,24 +234,22 @@ class DiffusionTask(Task):
                              **kw)  # type: ignore[arg-type]
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        net = self.config.net
-        shape = (n, net.channels, net.resolution, net.resolution)
-        return torch.randn(shape, generator=generator)  # [n, C, R, R]: x_T
+        return torch.randn((n, *self.latent_shape), generator=generator)  # x_T
 
     def sample(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Training-time grids: DDIM from noise ``z``, captions/classes ``labels``, guided."""
-        cond = None
-        if self.config.net.cond_dim and labels is not None and self.caption_emb is not None:
+        cond, net = None, self.denoiser_config
+        if net.cond_dim and labels is not None and self.caption_emb is not None:
             cond = self.caption_emb[labels, 0]  # [N, D]
-        model = guided(self.unet, cond, None,
-                       labels if self.config.net.num_classes else None, self.config.guidance)
+        model = guided(self.unet, cond, None, labels if net.num_classes else None,
+                       self.config.guidance)
         with torch.no_grad(), evaluating(self.unet):
             x = sample(model, self.schedule, z.to(self.device), self.sampler(),
                        torch.Generator().manual_seed(0))
             return self.to_image(x)
 
 
-def guided(unet: UNet, cond: Tensor | None, negative: Tensor | None,
+def guided(unet: Denoiser, cond: Tensor | None, negative: Tensor | None,
            labels: Tensor | None, scale: float) -> ModelFn:
     """Classifier-free guidance (Ho & Salimans 2022): u + scale * (c - u).
 
@@ -229,36 +277,52 @@ def guided(unet: UNet, cond: Tensor | None, negative: Tensor | None,
 
 
 def _sized(cfg: DiffusionConfig, data: DataInfo) -> tuple[DiffusionConfig, dict[str, Tensor]]:
-    """The recipe with the network sized for the data (or the autoencoder's latents), and
+    """The recipe with the denoiser sized for the data (or the autoencoder's latents), and
     the autoencoder's weights when ``cfg.autoencoder`` names a trained one."""
     ae_weights: dict[str, Tensor] = {}
     if cfg.autoencoder:
         cfg, ae_weights = _read_autoencoder(cfg, data)
+    cond_dim = TEXT_DIM if cfg.text else 0
+    if cfg.vector_latent:
+        mlp = replace(cfg.mlp, dim=cfg.vae.latent_dim, num_classes=data.num_classes,
+                      cond_dim=cond_dim)
+        return replace(cfg, mlp=mlp), ae_weights
     res, ch = data.resolution, data.channels
     if cfg.latent:
         res, ch = cfg.ae.latent_resolution, cfg.ae.latent_channels
     net = replace(cfg.net, resolution=res, channels=ch, num_classes=data.num_classes,
-                  cond_dim=TEXT_DIM if cfg.text else 0)
+                  cond_dim=cond_dim)
     return replace(cfg, net=net), ae_weights
 
 
 def _read_autoencoder(cfg: DiffusionConfig,
                       data: DataInfo) -> tuple[DiffusionConfig, dict[str, Tensor]]:
+    """The frozen latent model named by ``cfg.autoencoder``: an ``autoencoder`` (latent
+    grids) or a ``vae`` (latent vectors), from a run, a model file or the zoo."""
     from muselab.image.autoencoder import AETask
-    from muselab.train.run import load_task
+    from muselab.image.vae import VAETask
+    from muselab.models.zoo import load_pipeline
 
-    task, _ = load_task(Path(cfg.autoencoder), device="cpu")
-    if not isinstance(task, AETask):
+    task = load_pipeline(cfg.autoencoder, device="cpu").task
+    if isinstance(task, AETask):
+        kind: Literal["autoencoder", "vae"] = "autoencoder"
+        net: AEConfig | VAEConfig = task.config.net
+        weights = task.modules["ae"].state_dict()
+    elif isinstance(task, VAETask):
+        kind, net = "vae", task.config.net
+        weights = task.inference_module("vae").state_dict()
+    else:
         raise ConfigError(f"model_config.autoencoder: {cfg.autoencoder} is a "
-                          f"{type(task).__name__}, not an autoencoder run")
-    ae_cfg = task.config.net
-    if (ae_cfg.resolution, ae_cfg.channels) != (data.resolution, data.channels):
-        raise ConfigError(f"model_config.autoencoder was trained at {ae_cfg.resolution} px, "
-                          f"the data is {data.resolution} px (set --res {ae_cfg.resolution})")
+                          f"{type(task).__name__}, not an autoencoder or VAE")
+    if (net.resolution, net.channels) != (data.resolution, data.channels):
+        raise ConfigError(f"model_config.autoencoder was trained at {net.resolution} px, "
+                          f"the data is {data.resolution} px (set --res {net.resolution})")
     # The source is recorded; the weights travel inside this model from now on.
-    cfg = replace(cfg, latent=True, ae=ae_cfg, autoencoder="",
-                  autoencoder_source=str(Path(cfg.autoencoder).resolve()))
-    return cfg, task.modules["ae"].state_dict()
+    source = cfg.autoencoder if _in_zoo(cfg.autoencoder) and not Path(
+        cfg.autoencoder).exists() else str(Path(cfg.autoencoder).resolve())
+    cfg = replace(cfg, latent=True, latent_kind=kind, autoencoder="", autoencoder_source=source,
+                  **({"vae": net} if kind == "vae" else {"ae": net}))
+    return cfg, weights
 
 
 _TRAIN = {"ema_decay": 0.999, "metric_every": 0}

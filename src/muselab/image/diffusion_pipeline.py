@@ -32,7 +32,7 @@ class DiffusionPipeline(ImagePipeline):
 
     @property
     def is_text(self) -> bool:
-        return bool(self.diffusion.config.net.cond_dim)
+        return bool(self.diffusion.denoiser_config.cond_dim)
 
     @torch.no_grad()
     def text2img(
@@ -71,7 +71,7 @@ class DiffusionPipeline(ImagePipeline):
                 init: Tensor | None, strength: float, mask: Tensor | None, resample: int,
                 progress: Callable[[int, int], None] | None) -> np.ndarray:
         task, dev, n = self.diffusion, self.task.device, len(seeds)
-        z = self.latents(seeds).to(dev)  # [n, C, R, R]: x_T, one seed each
+        z = self.latents(seeds).to(dev)  # [n, C, R, R] or [n, D]: x_T, one seed each
         rep = (lambda x: None if x is None else x.expand(n, *x.shape[1:]).to(dev))  # noqa: E731
         model = guided(task.unet, rep(cond), rep(neg),
                        None if labels is None else labels.to(dev), guidance)
@@ -110,9 +110,13 @@ class DiffusionPipeline(ImagePipeline):
             raise ConfigError(f"input image is {init.shape} {init.dtype}; this model needs "
                               f"uint8 {want} (muselab.image.edit.load_input resizes)")
         x = torch.from_numpy(init).permute(2, 0, 1)[None].float() / 127.5 - 1.0  # [1, C, R, R]
-        z = task.to_latent(x.to(task.device)).cpu()  # [1, C', r, r]
+        z = task.to_latent(x.to(task.device)).cpu()  # [1, C', r, r] or [1, D]
         if mask is None:
             return z, None
+        if task.config.vector_latent:
+            raise ConfigError(f"{self.run_name} diffuses VAE latent vectors, which have no "
+                              "pixels to mask: inpainting needs a pixel or autoencoder-latent "
+                              "model (SDEdit with --strength works)")
         if mask.shape != want[:2]:
             raise ConfigError(f"mask is {mask.shape[0]}x{mask.shape[1]}; it must match the "
                               f"image, {want[0]}x{want[1]}")

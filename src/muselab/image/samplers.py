@@ -120,7 +120,7 @@ def _step(model: ModelFn, schedule: NoiseSchedule, x: Tensor, t: int, t_prev: in
     tt = _t(t, x=x)
     # a. predict, b. estimate x0 (clipped) and the eps that goes with it
     x0, eps = schedule.split(model(x, tt), x, tt)
-    ab_t, ab_s = schedule.ab(tt), schedule.ab(_t(t_prev, x=x))
+    ab_t, ab_s = schedule.ab(tt, x.ndim), schedule.ab(_t(t_prev, x=x), x.ndim)
     if clip:
         x0 = x0.clamp(-1, 1)
         eps = (x - ab_t.sqrt() * x0) / (1 - ab_t).sqrt()
@@ -135,5 +135,5 @@ def _step(model: ModelFn, schedule: NoiseSchedule, x: Tensor, t: int, t_prev: in
 def _renoise(schedule: NoiseSchedule, x_s: Tensor, s: int, t: int,
              generator: torch.Generator | None) -> Tensor:
     """q(x_t | x_s) for s < t: the RePaint jump back up one step."""
-    ratio = schedule.ab(_t(t, x=x_s)) / schedule.ab(_t(s, x=x_s))
+    ratio = schedule.ab(_t(t, x=x_s), x_s.ndim) / schedule.ab(_t(s, x=x_s), x_s.ndim)
     return ratio.sqrt() * x_s + (1 - ratio).sqrt() * _noise(x_s, generator)

@@ -43,26 +43,28 @@ class NoiseSchedule:
         self.kind, self.steps, self.prediction = kind, steps, prediction
         self.alpha_bar = torch.from_numpy(make_alpha_bar(kind, steps)).float()  # [T]
 
-    def ab(self, t: Tensor) -> Tensor:
-        """alpha-bar at integer timesteps ``t`` [B] (t = -1 means "clean": 1.0), as [B,1,1,1]."""
+    def ab(self, t: Tensor, ndim: int = 4) -> Tensor:
+        """alpha-bar at integer timesteps ``t`` [B] (t = -1 means "clean": 1.0), shaped to
+        broadcast over a batch of ``ndim`` dimensions: [B,1,1,1] for images, [B,1] for
+        vectors."""
         table = torch.cat([self.alpha_bar.new_ones(1), self.alpha_bar]).to(t.device)
-        return table[t.long() + 1][:, None, None, None]
+        return table[t.long() + 1].view(-1, *[1] * (ndim - 1))
 
     def add_noise(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         """x_t = sqrt(ab) x0 + sqrt(1 - ab) eps."""
-        ab = self.ab(t)
+        ab = self.ab(t, x0.ndim)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     def target(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         """What the network learns to predict at ``t``."""
         if self.prediction == "eps":
             return noise
-        ab = self.ab(t)
+        ab = self.ab(t, x0.ndim)
         return ab.sqrt() * noise - (1 - ab).sqrt() * x0
 
     def split(self, out: Tensor, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         """Network output at ``t`` -> (x0, eps) estimates."""
-        ab = self.ab(t)
+        ab = self.ab(t, x_t.ndim)
         if self.prediction == "eps":
             eps = out
             x0 = (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()

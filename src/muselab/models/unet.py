@@ -71,6 +71,46 @@ def _zero(module: nn.Module) -> nn.Module:
     return module
 
 
+class ConditionEmbedding(nn.Module):
+    """Timestep + condition embedding [B, E] shared by the denoisers.
+
+    The timestep goes through sinusoids and an MLP (Ho 2020); a sentence embedding through
+    an MLP, with a learned null embedding for "no condition" (rows of NaN), which classifier-
+    free guidance needs (Ho & Salimans 2022); a class through an embedding table whose last
+    row means "no class".
+    """
+
+    def __init__(self, freq_dim: int, emb_dim: int, cond_dim: int = 0,
+                 num_classes: int = 0) -> None:
+        super().__init__()
+        self.freq_dim, self.cond_dim, self.num_classes = freq_dim, cond_dim, num_classes
+        self.time = nn.Sequential(nn.Linear(freq_dim, emb_dim), nn.SiLU(),
+                                  nn.Linear(emb_dim, emb_dim))
+        if cond_dim:
+            self.cond = nn.Sequential(nn.Linear(cond_dim, emb_dim), nn.SiLU(),
+                                      nn.Linear(emb_dim, emb_dim))
+            self.null_cond = nn.Parameter(torch.zeros(cond_dim))
+        if num_classes:
+            self.class_emb = nn.Embedding(num_classes + 1, emb_dim)  # last: "no class"
+
+    def forward(self, t: Tensor, cond: Tensor | None = None,
+                labels: Tensor | None = None) -> Tensor:
+        """t [B], cond [B, cond_dim] (NaN rows: unconditional) or None, labels [B] or None."""
+        emb = self.time(timestep_embedding(t, self.freq_dim))  # [B, E]
+        if self.cond_dim:
+            if cond is None:
+                cond = self.null_cond.expand(len(t), -1)
+            else:
+                drop = cond.isnan().any(dim=1, keepdim=True)  # [B, 1]
+                cond = torch.where(drop, self.null_cond.to(cond.dtype), cond)  # [B, D]
+            emb = emb + self.cond(cond)
+        if self.num_classes:
+            if labels is None:
+                labels = torch.full_like(t, self.num_classes, dtype=torch.long)
+            emb = emb + self.class_emb(labels)
+        return emb
+
+
 class ResBlock(nn.Module):
     """GN-SiLU-conv, then FiLM from the embedding (scale-shift norm), GN-SiLU-dropout-conv."""
 
@@ -127,13 +167,7 @@ class UNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         base, emb_dim = cfg.base, cfg.base * 4
-        self.time = nn.Sequential(nn.Linear(base, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        if cfg.cond_dim:
-            self.cond = nn.Sequential(nn.Linear(cfg.cond_dim, emb_dim), nn.SiLU(),
-                                      nn.Linear(emb_dim, emb_dim))
-            self.null_cond = nn.Parameter(torch.zeros(cfg.cond_dim))
-        if cfg.num_classes:
-            self.class_emb = nn.Embedding(cfg.num_classes + 1, emb_dim)  # last: "no class"
+        self.embedding = ConditionEmbedding(base, emb_dim, cfg.cond_dim, cfg.num_classes)
         self.conv_in = nn.Conv2d(cfg.channels, base, 3, padding=1)
         self.down, self.up, skips = self._levels(cfg, emb_dim)
         mid = base * cfg.mult[-1]
@@ -170,27 +204,11 @@ class UNet(nn.Module):
             up.append(Level(chans, emb_dim, cfg.dropout, attn, cfg.heads))
         return down, up, skips
 
-    def embed(self, t: Tensor, cond: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
-        """Timestep + condition embedding [B, E]; ``cond`` rows of NaN mean "unconditional"."""
-        emb = self.time(timestep_embedding(t, self.cfg.base))  # [B, E]
-        if self.cfg.cond_dim:
-            if cond is None:
-                cond = self.null_cond.expand(len(t), -1)
-            else:
-                drop = cond.isnan().any(dim=1, keepdim=True)  # [B, 1]
-                cond = torch.where(drop, self.null_cond.to(cond.dtype), cond)  # [B, D]
-            emb = emb + self.cond(cond)
-        if self.cfg.num_classes:
-            if labels is None:
-                labels = torch.full_like(t, self.cfg.num_classes, dtype=torch.long)
-            emb = emb + self.class_emb(labels)
-        return emb
-
     def forward(self, x: Tensor, t: Tensor, cond: Tensor | None = None,
                 labels: Tensor | None = None) -> Tensor:
         """x [B,C,R,R], t [B] (0..T-1), cond [B,cond_dim] or None, labels [B] or None."""
         assert x.shape[1:] == (self.cfg.channels, self.cfg.resolution, self.cfg.resolution), x.shape
-        emb = self.embed(t, cond, labels)
+        emb = self.embedding(t, cond, labels)  # [B, E]
         h = self.conv_in(x)
         hs = [h]
         for i, level in enumerate(cast(list[Level], self.down)):
