@@ -11,7 +11,7 @@ from muselab.commands import eval_app, out, user_errors
 from muselab.errors import ConfigError
 
 #: The zoo model used when --model is not given.
-DEFAULT_TEXT_MODEL = "emoji-ldm64"
+DEFAULT_TEXT_MODEL = "emoji-text32"
 
 Model = Annotated[str, typer.Option(help="Zoo name, run (directory or number) or model file.")]
 N = Annotated[int, typer.Option(help="How many images.", min=1, max=1024)]
@@ -38,6 +38,8 @@ def eval_text(
     steps: Steps = 25,
     guidance: Guidance = 3.0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+    grid: Annotated[Path | None, typer.Option(
+        help="Also write a PNG of the first 16 held-out captions and their images.")] = None,
     device: Device = "auto",
 ) -> None:
     """In-house text alignment: share of held-out captions drawn in their emoji category."""
@@ -54,6 +56,15 @@ def eval_text(
         out.print(f"  {name:<20} {hits:>3}/{count:<3}", markup=False)
     if json_out is not None:
         write_json(json_out, report.to_dict())
+    if grid is not None and report.images is not None:
+        from muselab.image.io import save_png
+        from muselab.image.sheet import captioned_grid
+
+        names = [c.split(",")[0] for c in report.captions[:16]]
+        save_png(grid, captioned_grid(report.images[:16], names),
+                 {"model": model, "prompts": names, "steps": steps, "guidance": guidance,
+                  "seeds": "each caption's image index"})
+        out.print(f"wrote {grid}")
 
 
 def generate(

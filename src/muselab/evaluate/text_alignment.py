@@ -31,9 +31,13 @@ class AlignmentReport:
     swd: float  # SWD x1e3 of the prompted images against the same captions' real images
     per_category: dict[str, list[int]] = field(default_factory=dict)  # name: [hits, n]
     settings: dict[str, Any] = field(default_factory=dict)
+    captions: list[str] = field(default_factory=list)  # the held-out captions, in order
+    images: np.ndarray | None = field(default=None, repr=False)  # uint8 [n,H,W,3], prompted
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["images"]
+        return out
 
 
 def evaluate_alignment(pipe: Any, *, n: int = 100, steps: int = 25, guidance: float = 3.0,
@@ -85,4 +89,5 @@ def evaluate_alignment(pipe: Any, *, n: int = 100, steps: int = 25, guidance: fl
         settings={"steps": steps, "guidance": guidance, "features": features,
                   "holdout": holdout,
                   "classifier": "PCA-64 + logistic regression, in-house features"},
+        captions=[ds.captions[i] for i in held], images=prompted,
     )
