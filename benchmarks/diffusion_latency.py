@@ -18,7 +18,9 @@ from common import best_time, count_flops, matmul_peak_gflops
 from muselab.image.diffusion import DiffusionConfig, DiffusionTask, guided
 from muselab.image.samplers import sample
 from muselab.models.autoencoder import AEConfig
+from muselab.models.mlp_denoiser import MLPConfig
 from muselab.models.unet import UNetConfig
+from muselab.models.vae import VAEConfig
 from muselab.train.task import Batch
 
 SHAPES = {
@@ -30,6 +32,10 @@ SHAPES = {
     "latent-64": (64, DiffusionConfig(
         net=UNetConfig(resolution=16, channels=4, base=64, mult=(1, 2), cond_dim=384),
         text=True, latent=True, ae=AEConfig(resolution=64, base=32))),
+    # models/emoji-text32: an MLP on the 128-d latents of the emoji-vae32 VAE
+    "vae-mlp-32": (32, DiffusionConfig(
+        mlp=MLPConfig(dim=128, cond_dim=384), text=True, latent=True, latent_kind="vae",
+        vae=VAEConfig(resolution=32, latent_dim=128))),
 }
 
 
