@@ -62,23 +62,44 @@ class DiffusionPipeline(ImagePipeline):
         out = []
         for i in range(0, len(seeds), batch):
             chunk = seeds[i : i + batch]
-            out.append(self._sample(chunk, cond, neg, self.label_ids(len(chunk), label), sampler,
-                                    guidance, x_init, strength, m, resample, progress))
+            out.append(self._denoise(self.latents(chunk), chunk[0], cond, neg,
+                                     self.label_ids(len(chunk), label), sampler, guidance,
+                                     x_init, strength, m, resample, progress))
         return np.concatenate(out)
 
-    def _sample(self, seeds: list[int], cond: Tensor | None, neg: Tensor | None,
-                labels: Tensor | None, sampler: SamplerConfig, guidance: float,
-                init: Tensor | None, strength: float, mask: Tensor | None, resample: int,
-                progress: Callable[[int, int], None] | None) -> np.ndarray:
-        task, dev, n = self.diffusion, self.task.device, len(seeds)
-        z = self.latents(seeds).to(dev)  # [n, C, R, R] or [n, D]: x_T, one seed each
+    @torch.no_grad()
+    def decode(self, z: Tensor, labels: Tensor | None = None, batch: int = 16, *,
+               prompt: str | None = None, negative: str | None = None, guidance: float = 3.0,
+               sampler: SamplerConfig | None = None) -> np.ndarray:
+        """x_T [N, ...] -> uint8 [N, H, W, C] by guided DDIM from that noise.
+
+        At eta 0 the sampler is a deterministic map from x_T to the image (Song et al.
+        2020, sec. 5.3), so the studio's latent operations (slerp walks, crossover,
+        principal directions) work on x_T as they do on a GAN's z.
+        """
+        check_range("guidance", guidance, 0.0, 50.0)
+        cond, neg = self._prompts(prompt, negative)
+        sampler = sampler or SamplerConfig()
+        return np.concatenate([
+            self._denoise(z[i : i + batch], 0, cond, neg,
+                          None if labels is None else labels[i : i + batch], sampler,
+                          guidance, None, 1.0, None, 1, None)
+            for i in range(0, len(z), batch)])
+
+    def _denoise(self, z: Tensor, noise_seed: int, cond: Tensor | None, neg: Tensor | None,
+                 labels: Tensor | None, sampler: SamplerConfig, guidance: float,
+                 init: Tensor | None, strength: float, mask: Tensor | None, resample: int,
+                 progress: Callable[[int, int], None] | None) -> np.ndarray:
+        """Guided sampling from x_T ``z`` [n, C, R, R] or [n, D]; fresh noise (eta > 0,
+        SDEdit, RePaint) is drawn from ``noise_seed``."""
+        task, dev, n = self.diffusion, self.task.device, len(z)
         rep = (lambda x: None if x is None else x.expand(n, *x.shape[1:]).to(dev))  # noqa: E731
         model = guided(task.unet, rep(cond), rep(neg),
                        None if labels is None else labels.to(dev), guidance)
         sampler = dataclasses.replace(sampler, clip=task.ae is None)
-        x = sample(model, task.schedule, z, sampler, torch.Generator().manual_seed(seeds[0]),
-                   init=rep(init), strength=strength, mask=rep(mask), resample=resample,
-                   progress=progress)
+        x = sample(model, task.schedule, z.to(dev), sampler,
+                   torch.Generator().manual_seed(noise_seed), init=rep(init),
+                   strength=strength, mask=rep(mask), resample=resample, progress=progress)
         return to_uint8(task.to_image(x))
 
     def _prompts(self, prompt: str | None,

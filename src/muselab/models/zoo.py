@@ -114,7 +114,7 @@ def load_pipeline(name_or_path: str | Path, device: str = "auto", best: bool = F
                     f"{runs_root(runs_dir)}, or a zoo model "
                     f"({', '.join(names) or 'none installed'}; muselab models list)"
                 ) from None
-    return _pipeline_class(path).from_run(path, device=device, best=best)
+    return pipeline_class(path).from_run(path, device=device, best=best)
 
 
 def save_pretrained(pipe: ImagePipeline, folder: Path, *, name: str, description: str,
@@ -141,7 +141,8 @@ def write_entry(folder: Path, *, name: str, recipe: str, description: str, licen
     return _read_entry(folder / META)
 
 
-def _pipeline_class(path: Path) -> type[ImagePipeline]:
+def pipeline_class(path: Path) -> type[ImagePipeline]:
+    """DiffusionPipeline for diffusion runs and model files, else ImagePipeline."""
     from muselab.image.diffusion import RECIPES
     from muselab.image.diffusion_pipeline import DiffusionPipeline
     from muselab.image.pipeline import ImagePipeline

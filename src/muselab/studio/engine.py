@@ -44,6 +44,8 @@ class ModelRef:
     step: int
     classes: list[str] = field(default_factory=list)
     created: str = ""
+    text: bool = False  # a text-to-image model: the prompt steers it
+
 
     @property
     def weights(self) -> Path:
@@ -52,7 +54,7 @@ class ModelRef:
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "origin": self.origin, "recipe": self.recipe,
                 "resolution": self.resolution, "step": self.step, "classes": self.classes,
-                "created": self.created}
+                "created": self.created, "text": self.text}
 
 
 def _read_ref(path: Path, origin: Literal["run", "shipped"]) -> ModelRef | None:
@@ -73,7 +75,8 @@ def _read_ref(path: Path, origin: Literal["run", "shipped"]) -> ModelRef | None:
     return ModelRef(id=path.name, origin=origin, dir=path, recipe=str(config.get("model", "")),
                     resolution=int(info.get("resolution", 0)), step=int(meta.get("step", 0)),
                     classes=list(info.get("class_names", [])),
-                    created=str(config.get("created", "")))
+                    created=str(config.get("created", "")),
+                    text=bool(config.get("model_config", {}).get("text", False)))
 
 
 def list_models(settings: Settings) -> list[ModelRef]:
@@ -136,7 +139,7 @@ class Engine:
 
     def load(self, model_id: str) -> Loaded:
         """The model ``model_id`` (reloaded when its weights file changes, e.g. training)."""
-        from muselab.image.pipeline import ImagePipeline
+        from muselab.models.zoo import pipeline_class
 
         ref = find_model(self.settings, model_id)
         key = (str(ref.weights), ref.weights.stat().st_mtime_ns)
@@ -144,7 +147,7 @@ class Engine:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            pipe = ImagePipeline.from_run(ref.dir, device="auto")
+            pipe = pipeline_class(ref.dir).from_run(ref.dir, device="auto")
             loaded = Loaded(ref, pipe, sha256_file(ref.weights))
             self._cache[key] = loaded
             while len(self._cache) > self.settings.cache_models:
@@ -157,7 +160,7 @@ class Engine:
                  prompt: str = "", job_id: int | None = None) -> list[int]:
         """One image per seed (each a pure function of its seed)."""
         m = self.load(model_id)
-        z = m.pipe.latents(list(seeds))  # [N, Z]
+        z = m.pipe.latents(list(seeds)).flatten(1)  # [N, Z]
         params = [{"op": "seed", "class": _class_of(m, i)} for i in range(len(seeds))]
         return self._store(conn, m, z, params, seeds=list(seeds), source=source, prompt=prompt,
                            job_id=job_id)
@@ -168,7 +171,7 @@ class Engine:
         ``strength`` (0 = the same image, 1 = unrelated)."""
         item, m = self._item_model(conn, item_id)
         base = torch.from_numpy(item.latent)[None]  # [1, Z]
-        noise = m.pipe.task.sample_z(n, torch.Generator().manual_seed(seed))  # [n, Z]
+        noise = m.pipe.task.sample_z(n, torch.Generator().manual_seed(seed)).flatten(1)  # [n, Z]
         z = slerp(base.expand_as(noise), noise, strength)  # [n, Z]
         params = [{"op": "variation", "strength": strength, "seed": seed, "index": i,
                    "class": item.params.get("class")} for i in range(n)]
@@ -198,14 +201,15 @@ class Engine:
         else:
             t = torch.rand(n, 1, generator=g)  # [n, 1]
             child = torch.stack([slerp(zs[a[i]], zs[b[i]], float(t[i])) for i in range(n)])
-        noise = m.pipe.task.sample_z(n, g)  # [n, Z]
+        noise = m.pipe.task.sample_z(n, g).flatten(1)  # [n, Z]
         z = slerp(child, noise, strength)
         params = [{"op": "breed", "strength": strength, "seed": seed, "crossover": crossover,
                    "index": i, "class": pairs[int(a[i])][0].params.get("class")}
                   for i in range(n)]
         lineage = [sorted({int(parent_ids[int(a[i])]), int(parent_ids[int(b[i])])})
                    for i in range(n)]
-        return self._store(conn, m, z, params, parents=lineage, source="breed")
+        return self._store(conn, m, z, params, parents=lineage, source="breed",
+                           prompt=pairs[int(a[0])][0].prompt if n else "")
 
     def directions(self, model_id: str, k: int = 8, samples: int = 512) -> Directions:
         """GANSpace (Harkonen 2020): PCA of the generator's output over random latents,
@@ -216,9 +220,9 @@ class Engine:
         if m.directions is not None and len(m.directions.sigma) >= k:
             return m.directions
         g = torch.Generator().manual_seed(0)
-        z = m.pipe.task.sample_z(samples, g)  # [N, Z]
+        z = m.pipe.task.sample_z(samples, g).flatten(1)  # [N, Z]
         labels = m.pipe.label_ids(samples, None)
-        feats = torch.from_numpy(m.pipe.decode(z, labels)).flatten(1).float() / 255  # [N, D]
+        feats = torch.from_numpy(_decode(m, z, labels)).flatten(1).float() / 255  # [N, D]
         feats = feats - feats.mean(0)
         _, s, v = torch.linalg.svd(feats, full_matrices=False)  # v: [min(N,D), D]
         kk = min(k, v.shape[0])
@@ -235,15 +239,16 @@ class Engine:
         the result, stored in the gallery when ``keep``."""
         m = self.load(model_id)
         d = self.directions(model_id, k=max(1, len(coeffs)))
-        base, parents, cls = self._base_latent(conn, m, seed, item_id)
+        base, parents, cls, prompt = self._base_latent(conn, m, seed, item_id)
         c = torch.tensor(list(coeffs), dtype=torch.float32)[: len(d.sigma)]  # [K]
         z = base + ((c * d.sigma[: len(c)])[:, None] * d.vectors[: len(c)]).sum(0)  # [Z]
         params = {"op": "explore", "coeffs": [float(x) for x in c], "seed": seed, "class": cls}
-        image = m.pipe.decode(z[None], _labels(m, [cls]))[0]
+        image = _decode(m, z[None], _labels(m, [cls]), prompt)[0]
         kept = None
         if keep:
             kept = self._store(conn, m, z[None], [params], parents=[parents], source="explore",
-                               seeds=[seed or 0] if item_id is None else None)[0]
+                               seeds=[seed or 0] if item_id is None else None,
+                               prompt=prompt)[0]
         return _png_bytes(image), kept
 
     def interpolate(self, conn: Any, item_ids: Sequence[int], frames: int, fps: float = 12.0
@@ -261,7 +266,7 @@ class Engine:
         zs = torch.stack([torch.from_numpy(it.latent) for it, _ in pairs])
         path = walk(zs, frames, loop=True)  # [K*F, Z]
         cls = pairs[0][0].params.get("class")
-        images = m.pipe.decode(path, _labels(m, [cls] * len(path)))
+        images = _decode(m, path, _labels(m, [cls] * len(path)), pairs[0][0].prompt)
         rel = _new_file("gif")
         save_gif(self.settings.media_dir() / rel, list(images), fps=fps,
                  comment=json.dumps(m.pipe.provenance(op="interpolate", items=list(item_ids))))
@@ -281,15 +286,17 @@ class Engine:
         return item, self.load(item.model)
 
     def _base_latent(self, conn: Any, m: Loaded, seed: int | None, item_id: int | None
-                     ) -> tuple[Tensor, list[int], str | None]:
+                     ) -> tuple[Tensor, list[int], str | None, str]:
+        """(latent, parents, class, prompt) of an image, or of a fresh seed."""
         if item_id is not None:
             item, mm = self._item_model(conn, item_id)
             if mm.ref.id != m.ref.id:
                 raise ConfigError(f"image {item_id} comes from model {mm.ref.id}, "
                                   f"not {m.ref.id}")
-            return torch.from_numpy(item.latent), [item_id], item.params.get("class")
-        z = m.pipe.latents([seed or 0])[0]
-        return z, [], _class_of(m, 0)
+            return (torch.from_numpy(item.latent), [item_id], item.params.get("class"),
+                    item.prompt)
+        z = m.pipe.latents([seed or 0]).flatten(1)[0]  # [Z]
+        return z, [], _class_of(m, 0), ""
 
     def _store(self, conn: Any, m: Loaded, z: Tensor, params: list[dict[str, Any]],
                parents: Sequence[Sequence[int]] | None = None, seeds: list[int] | None = None,
@@ -297,13 +304,14 @@ class Engine:
         """Decode ``z`` [N, Z], write PNGs with provenance, then add the gallery rows."""
         from muselab.image.io import save_png
 
-        images = m.pipe.decode(z, _labels(m, [p.get("class") for p in params]))  # [N, H, W, C]
+        images = _decode(m, z, _labels(m, [p.get("class") for p in params]), prompt)
         media = self.settings.media_dir()
         new = []
         for i, image in enumerate(images):
             seed = seeds[i] if seeds else None
             rel = _new_file("png")
-            save_png(media / rel, image, m.pipe.provenance(**{"seed": seed, **params[i]}))
+            noted = {"prompt": prompt} if prompt else {}
+            save_png(media / rel, image, m.pipe.provenance(**{"seed": seed, **params[i], **noted}))
             new.append(NewItem(kind="image", file=rel, params=params[i], seed=seed,
                                model=m.ref.id, weights_hash=m.weights_hash,
                                latent=z[i].numpy(), source=source, prompt=prompt,
@@ -314,6 +322,21 @@ class Engine:
             for it in new:  # the rows were rolled back: do not leave orphan files
                 (media / it.file).unlink(missing_ok=True)
             raise
+
+
+def is_text_model(m: Loaded) -> bool:
+    """Whether the model draws from a text prompt (a text-to-image diffusion model)."""
+    return bool(getattr(m.pipe, "is_text", False))
+
+
+def _decode(m: Loaded, z: Tensor, labels: Tensor | None, prompt: str = "") -> np.ndarray:
+    """Flat latents [N, Z] -> uint8 [N, H, W, C]; a text model is guided by ``prompt`` (for
+    the other models the prompt is only a note). The studio keeps every latent flat (a
+    diffusion model's x_T too) and gives it back its shape here."""
+    z = z.reshape(len(z), *m.pipe.task.sample_z(1).shape[1:])  # [N, ...] as the model wants
+    if is_text_model(m) and prompt.strip():
+        return np.asarray(m.pipe.decode(z, labels, prompt=prompt))
+    return np.asarray(m.pipe.decode(z, labels))
 
 
 def _class_of(m: Loaded, index: int) -> str | None:

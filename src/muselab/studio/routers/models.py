@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from muselab.studio.deps import EngineDep, SettingsDep
 from muselab.studio.engine import find_model, list_models
@@ -21,6 +21,7 @@ class ModelOut(BaseModel):
     step: int
     classes: list[str]
     created: str
+    text: bool = Field(default=False, description="Draws from a text prompt (text-to-image).")
 
 
 class DirectionsOut(BaseModel):

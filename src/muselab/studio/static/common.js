@@ -65,7 +65,8 @@ export async function loadModels(select) {
     return [];
   }
   for (const m of models) {
-    select.append(el("option", { value: m.id }, `${m.id} · ${m.recipe} ${m.resolution}px · step ${m.step}`));
+    select.append(el("option", { value: m.id, "data-text": m.text ? "1" : "" },
+      `${m.id} · ${m.recipe} ${m.resolution}px · step ${m.step}${m.text ? " · text" : ""}`));
   }
   const wanted = new URLSearchParams(location.search).get("model") || localStorage.getItem("muselab.model");
   if (wanted && models.some((m) => m.id === wanted)) select.value = wanted;

@@ -57,4 +57,11 @@ keys({
   g: generate, n: () => $("next-seeds").click(), v: variations,
   1: () => rateMe(1), 2: () => rateMe(2), 3: () => rateMe(3), 4: () => rateMe(4), 5: () => rateMe(5),
 });
-guarded(() => loadModels($("model")));
+function promptHint() {
+  const option = $("model").selectedOptions[0];
+  const text = option && option.dataset.text === "1";
+  $("prompt").placeholder = text ? "what to draw, e.g. a smiling cat with heart eyes"
+    : "this model is unconditional: the text is kept as a note";
+}
+$("model").addEventListener("change", promptHint);
+guarded(async () => { await loadModels($("model")); promptHint(); });
