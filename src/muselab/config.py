@@ -69,7 +69,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
             if not isinstance(data, dict):
                 raise ConfigError(f"config file {p}: top level must be an object")
             return data
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {p} is not valid {p.suffix[1:].upper()}: {exc}") from exc
     raise ConfigError(f"config file {p}: use a .toml or .json file")
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 import numpy as np
@@ -201,6 +202,8 @@ def add_items(conn: sqlite3.Connection, items: Sequence[NewItem]) -> list[int]:
     """Insert ``items`` with their lineage and tags in one transaction; their ids."""
     ids: list[int] = []
     now = time.time()
+    for it in items:
+        _check_relative(it.file)
     with transaction(conn):
         for it in items:
             _check_parents(conn, it.parents)
@@ -227,6 +230,13 @@ def add_item(conn: sqlite3.Connection, item: NewItem) -> int:
 def _valid_id(value: int) -> bool:
     """Within SQLite's integer range (a larger id cannot exist and cannot be bound)."""
     return 0 <= value < 2**63
+
+
+def _check_relative(file: str) -> None:
+    """An item's file must stay inside the media folder (served from it by the studio)."""
+    path = PurePosixPath(file.replace("\\", "/"))
+    if not file or path.is_absolute() or ".." in path.parts:
+        raise MuselabError(f"gallery file {file!r} must be a path inside the media folder")
 
 
 def _check_parents(conn: sqlite3.Connection, parents: Sequence[int]) -> None:

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     models: Path = Path("models")  # shipped models (models/<name>/model.safetensors)
     max_upload_mb: int = Field(default=64, ge=1, le=4096)
     max_upload_files: int = Field(default=20000, ge=1)
+    rate_per_min: int = Field(default=600, ge=1)  # changes (POST/PUT/DELETE) per client
+    rate_burst: int = Field(default=120, ge=1)  # ... of which this many at once
     poll_s: float = Field(default=0.5, gt=0, le=10)  # worker queue poll and event push interval
     cache_models: int = Field(default=4, ge=1, le=64)  # loaded pipelines kept in memory
 

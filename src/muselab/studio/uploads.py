@@ -19,6 +19,8 @@ from PIL import Image, UnidentifiedImageError
 from muselab.errors import MuselabError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
+#: Pixels an uploaded image may have (40 MP: far beyond training sizes, far below a bomb).
+MAX_PIXELS = 40_000_000
 
 
 class UploadError(MuselabError):
@@ -43,12 +45,22 @@ def copy_limited(src: IO[bytes], dst: Path, limit: int, name: str) -> int:
 
 
 def check_image(path: Path, name: str) -> None:
+    """Decode the whole image (a truncated file fails here, not in a training job later);
+    refuse more than :data:`MAX_PIXELS` before decoding (decompression bombs)."""
     try:
         with Image.open(path) as im:
-            im.verify()
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise UploadError(f"{name}: {w}x{h} pixels is more than the {MAX_PIXELS:,} "
+                                  "an upload may have", 413)
+            im.load()
+    except Image.DecompressionBombError:
+        raise UploadError(f"{name}: refused as a decompression bomb (more pixels than "
+                          f"{MAX_PIXELS:,})", 413) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise UploadError(f"{name}: not an image PIL can read (PNG, JPEG, GIF, WebP, BMP) "
-                          "and not a .zip of images", 415) from None
+        raise UploadError(f"{name}: not an image PIL can read whole (PNG, JPEG, GIF, WebP, "
+                          "BMP; truncated files are refused) and not a .zip of images",
+                          415) from None
 
 
 def safe_member(name: str) -> PurePosixPath:

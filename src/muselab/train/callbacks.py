@@ -38,6 +38,9 @@ class Callback:
     """Base class: override what you need. State must be tensors and JSON values."""
 
     order = 50
+    #: Run on every rank of a data-parallel run (callbacks that change the model); the
+    #: others run on rank 0 only (muselab.train.ddp).
+    all_ranks = False
 
     def setup(self, trainer: Trainer) -> None:
         """Before any checkpoint is loaded (add modules here)."""
@@ -70,6 +73,7 @@ class EMA(Callback):
     """
 
     order = 0
+    all_ranks = True
 
     def __init__(self, decay: float) -> None:
         self.decay = decay
@@ -211,6 +215,8 @@ class Checkpoint(Periodic):
         steps = sorted(trainer.checkpoint_dirs())
         for path in steps[: max(0, len(steps) - self.keep)]:
             shutil.rmtree(path, ignore_errors=True)
+        for torn in [*trainer.run_dir.glob(".*.tmp*"), *trainer.run_dir.glob("*/*/.*.tmp*")]:
+            torn.unlink(missing_ok=True)  # writes cut short by a crash (muselab.io._replacing)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_step": self.best_step}
@@ -220,9 +226,13 @@ class Checkpoint(Periodic):
 
 
 class ScalarLog(Callback):
-    """Mean of each logged loss over the last N steps -> ``log.jsonl`` and TensorBoard."""
+    """Mean of each logged loss over the last N steps -> ``log.jsonl`` and TensorBoard.
 
-    order = 40
+    Runs before :class:`Checkpoint`: a kill between the two then only loses a line that the
+    resumed run writes again (after it, the line of the checkpointed step would be lost).
+    """
+
+    order = 25
 
     def __init__(self, every: int) -> None:
         self.every = every

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
@@ -53,21 +54,38 @@ def save_model(
     tensors = module_tensors(modules)
     if dtype is not None:
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    _write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
     tensors: dict[str, Tensor] = {}
     tree = st.flatten(state, "s", tensors)
     meta = {"format": "muselab-state/1", "muselab_version": __version__, "tree": st.dumps(tree)}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    _write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def _write(path: Path, writer: Callable[[str], None]) -> None:
+    """``atomic_write``, with a failed write (full disk, quota, I/O error) reported as a
+    :class:`MuselabError` naming the file; the file ``path`` had before is left as it was."""
+    try:
+        atomic_write(path, writer)
+    except (OSError, SafetensorError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise MuselabError(f"could not write {path}: {why}; the file it would replace is "
+                           "intact (free some disk space and try again; a training run "
+                           "continues from its last checkpoint with --resume)") from exc
 
 
 def read_metadata(path: Path) -> dict[str, str]:
-    """The string metadata of a safetensors file (config, step, version)."""
+    """The string metadata of a safetensors file (config, step, version); anything else
+    (a pickled ``.pt``/``.ckpt``, a truncated file) is refused, never unpickled."""
     _must_exist(path)
-    with safe_open(str(path), framework="pt") as fh:
-        return dict(fh.metadata() or {})
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except SafetensorError as exc:
+        raise MuselabError(f"{path} is not a safetensors file ({exc}); muselab loads weights "
+                           "only from .safetensors and never unpickles files") from None
 
 
 def load_model(path: Path, modules: dict[str, nn.Module], strict: bool = True) -> dict[str, str]:
