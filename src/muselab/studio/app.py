@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -18,13 +16,13 @@ from muselab.errors import MuselabError
 from muselab.store import gallery, jobs
 from muselab.store.db import connect
 from muselab.store.gallery import ConflictError, NotFoundError
+from muselab.studio import security
 from muselab.studio.engine import Engine
 from muselab.studio.settings import Settings
 from muselab.studio.uploads import UploadError
 
 log = logging.getLogger("muselab.studio")
 HERE = Path(__file__).resolve().parent
-TOKEN_COOKIE = "muselab_token"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,14 +38,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = Engine(settings)
     _errors(app)
-    if settings.token:
-        _token_guard(app, settings.token)
+    security.install(app, settings)  # host, token, origin, size, rate; headers
+    from muselab.studio.routers import (
+        crossmodal,
+        generate,
+        models,
+        music,
+        pages,
+        poetry,
+        ratings,
+        style,
+        train,
+    )
     from muselab.studio.routers import gallery as r_gallery
-    from muselab.studio.routers import generate, models, music, pages, poetry, ratings, style, train
     from muselab.studio.routers import jobs as r_jobs
 
+    # crossmodal before pages: its page route passes the job kinds to the template
     for module in (models, generate, r_gallery, ratings, r_jobs, train, style, music, poetry,
-                   pages):
+                   crossmodal, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app
@@ -100,22 +108,3 @@ def _errors(app: FastAPI) -> None:
         log.exception("internal error on %s", request.url.path)
         return _error(500, f"internal error: {type(exc).__name__}: {exc}; please report it "
                            "with the server log")
-
-
-def _token_guard(app: FastAPI, token: str) -> None:
-    """Require the token (Bearer header, cookie, or ``?token=`` which sets the cookie)."""
-
-    @app.middleware("http")
-    async def guard(request: Request,
-                    call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        header = request.headers.get("authorization", "")
-        given = (header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else
-                 request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE) or "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return _error(401, "this studio needs its token: open the URL printed by "
-                               "`muselab studio` (it ends in ?token=...) or send "
-                               "'Authorization: Bearer TOKEN'")
-        response = await call_next(request)
-        if request.query_params.get("token"):
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
-        return response

@@ -34,7 +34,8 @@ JobFn = Callable[["JobContext", Any], dict[str, Any]]
 
 #: Modules whose import registers the built-in job kinds.
 _BUILTIN_MODULES = ("muselab.studio.kinds.train", "muselab.studio.kinds.sample",
-                    "muselab.studio.kinds.value", "muselab.studio.kinds.creative")
+                    "muselab.studio.kinds.value", "muselab.studio.kinds.creative",
+                    "muselab.studio.kinds.crossmodal")
 
 _KINDS: dict[str, JobKind] = {}
 

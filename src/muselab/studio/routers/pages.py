@@ -24,6 +24,7 @@ PAGES = [
     ("stylize", "Stylize", "stylize.html", True),
     ("music", "Music", "music.html", True),
     ("poetry", "Poetry", "poetry.html", True),
+    ("crossmodal", "Cross-modal", "crossmodal.html", True),
 ]
 
 
