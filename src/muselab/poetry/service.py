@@ -9,6 +9,7 @@ from typing import Any
 
 from muselab.errors import ConfigError, DataError
 from muselab.poetry.poet import Poem
+from muselab.provenance.label import FOOTER_KEY
 
 LANGS = ("zh", "en")
 
@@ -60,13 +61,26 @@ def _write_zh(form: str, theme: str, theme_as: str, acrostic: str, tones: bool, 
                       temperature=temperature, top_p=top_p)
 
 
-def save_poems(poems: Sequence[Poem], path: Path) -> None:
-    """Poems as JSON lines (text, seed, model, settings), written atomically."""
-    from muselab.io import atomic_open
+def save_poems(poems: Sequence[Poem], path: Path, *, provenance: bool | None = None) -> None:
+    """Poems as JSON lines (text, seed, model, settings), written atomically.
 
+    With provenance on (the default; ``provenance=False`` or ``$MUSELAB_PROVENANCE=0``
+    turns it off) a last JSON line carries the AI label (:func:`read_poems_file` skips
+    it) and an Ed25519-signed sidecar ``<file>.provenance.json`` records how they were made.
+    """
+    from muselab.io import atomic_open
+    from muselab.provenance import apply
+
+    body = "".join(json.dumps(p.record(), ensure_ascii=False) + "\n" for p in poems)
+    meta = {"poems": len(poems), "model": poems[0].model if poems else None,
+            "seed": [p.seed for p in poems], "lang": sorted({p.lang for p in poems}),
+            "form": sorted({p.form for p in poems})}
+    on = apply.enabled(provenance)
+    wid, footer = apply.text_record(body, meta) if on else (0, "")
     with atomic_open(path, "w") as fh:
-        for p in poems:
-            fh.write(json.dumps(p.record(), ensure_ascii=False) + "\n")
+        fh.write(body + (footer + "\n" if on else ""))
+    if on:
+        apply.sign_file(path, "text", wid, meta)
 
 
 def read_poems_file(path: Path) -> list[dict[str, Any]]:
@@ -84,6 +98,8 @@ def read_poems_file(path: Path) -> list[dict[str, Any]]:
                 rec = json.loads(line)
             except ValueError as exc:
                 raise DataError(f"{path}:{i}: not a JSON line ({exc})") from exc
+            if isinstance(rec, dict) and FOOTER_KEY in rec:
+                continue  # the provenance label line of save_poems
             if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
                 raise DataError(f"{path}:{i}: a poem record needs a \"text\" string")
             records.append(rec)

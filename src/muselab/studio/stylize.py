@@ -159,7 +159,8 @@ def store_upload(conn: sqlite3.Connection, settings: Settings, src: Any, filenam
         tmp.unlink(missing_ok=True)
     rel = new_file("png")
     name = Path(filename).name[:200]
-    save_png(media / rel, img, {"op": "upload", "filename": name, "sha256": digest})
+    save_png(media / rel, img, {"op": "upload", "filename": name, "sha256": digest},
+             provenance=False)  # a user's upload is not AI-made: no label
     return store(conn, media, NewItem(kind="image", file=rel, prompt=name, source="upload",
                                       params={"op": "upload", "filename": name,
                                               "sha256": digest}))

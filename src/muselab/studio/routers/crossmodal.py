@@ -101,7 +101,8 @@ def store_piece(conn: sqlite3.Connection, settings: Settings, src: Any, filename
         raise
     rel = new_file("png")
     name = Path(filename).name[:200]
-    save_png(media / rel, picture, {"op": "upload", "filename": name, **feats.summary()})
+    save_png(media / rel, picture, {"op": "upload", "filename": name, **feats.summary()},
+             provenance=False)  # a user's upload is not AI-made: no label
     key = "midi" if feats.kind == "midi" else "wav"
     return store(conn, media, NewItem(
         kind="music", file=rel, prompt=name, source="upload",

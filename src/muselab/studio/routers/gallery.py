@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from pathlib import Path
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
@@ -40,6 +42,43 @@ def list_items(
 def facets(conn: DbDep) -> dict[str, list[str]]:
     """Values for the filter menus: kinds, models, sources, tags."""
     return gallery.facets(conn)
+
+
+@router.get("/provenance")
+def provenance(conn: DbDep, settings: SettingsDep,
+               ids: str = Query(..., max_length=2000, pattern=r"^\d+(,\d+)*$",
+                                description="Comma-separated item ids (at most 200).")
+               ) -> dict[str, dict[str, Any]]:
+    """Provenance badge data per item: state (verified, tampered, watermarked, labelled,
+    none, error), label, watermark id and signature, as ``muselab verify`` reports it."""
+    wanted = [int(i) for i in ids.split(",")][:200]
+    out: dict[str, dict[str, Any]] = {}
+    for item_id in wanted:
+        it = gallery.get_item(conn, item_id, include_deleted=True)
+        out[str(item_id)] = _verdict(settings.media_dir() / it.file)
+    return out
+
+
+def _verdict(path: Path) -> dict[str, Any]:
+    try:
+        st = path.stat()
+    except OSError:
+        return {"state": "error", "notes": ["file missing"]}
+    return dict(_cached_verdict(str(path), st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_verdict(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    """``verify`` of one media file, cached per (path, mtime, size): files are immutable."""
+    from muselab.errors import MuselabError
+    from muselab.provenance.verify import verify
+
+    try:
+        v = verify(Path(path), search=False).as_dict()
+    except MuselabError as exc:
+        return {"state": "error", "notes": [str(exc)]}
+    v.pop("file")
+    return v
 
 
 @router.get("/{item_id}", response_model=ItemDetailOut)

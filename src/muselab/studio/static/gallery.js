@@ -1,4 +1,4 @@
-import { api, card, guarded } from "./common.js";
+import { api, card, el, guarded } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 60;
@@ -20,10 +20,28 @@ async function load(reset = true) {
   if (!out || mine !== seq) return;
   if (reset) $("items").innerHTML = "";
   for (const it of out.items) $("items").append(card(it, { href: `/gallery/${it.id}` }));
+  badges(out.items, mine);
   offset += out.items.length;
   $("count").textContent = `${out.total} item${out.total === 1 ? "" : "s"}`;
   $("more").hidden = offset >= out.total;
   if (!out.total) $("items").innerHTML = '<div class="empty">Nothing here yet: make something on the Create or Breed page.</div>';
+}
+
+const BADGE = { verified: "✓ signed", tampered: "✗ tampered", watermarked: "◆ watermark",
+  labelled: "AI label", none: "no provenance", error: "unreadable" };
+
+/** Provenance badge (`muselab verify` state) on each card, fetched in one request. */
+async function badges(items, mine) {
+  if (!items.length) return;
+  const res = await api(`/api/gallery/provenance?ids=${items.map((i) => i.id).join(",")}`).catch(() => null);
+  if (!res || mine !== seq) return;
+  for (const [id, v] of Object.entries(res)) {
+    const node = $("items").querySelector(`.card[data-id="${id}"]`);
+    if (!node) continue;
+    const tip = [`provenance: ${v.state}`, `label: ${v.label ? "yes" : "no"}`,
+      `watermark: ${v.watermark || "-"}`, `signature: ${v.signature || "none"}`, ...(v.notes || [])].join("\n");
+    node.append(el("div", { class: `prov prov-${v.state}`, title: tip }, BADGE[v.state] || v.state));
+  }
 }
 
 async function facets() {

@@ -22,6 +22,17 @@ function tree(node) {
   return li;
 }
 
+/** The `muselab verify` state of this work as one more row of the details. */
+async function provenance() {
+  const res = await api(`/api/gallery/provenance?ids=${id}`).catch(() => null);
+  const v = res && res[String(id)];
+  if (!v) return;
+  const text = [v.state, v.signature && v.signature !== "none" ? v.signature : null,
+    v.watermark ? `watermark ${v.watermark}` : null, ...(v.notes || [])].filter(Boolean).join(" · ");
+  $("meta").append(Object.assign(document.createElement("dt"), { textContent: "provenance" }),
+    Object.assign(document.createElement("dd"), { textContent: text, className: `prov-${v.state}` }));
+}
+
 async function load() {
   item = await guarded(() => api(`/api/gallery/${id}`));
   if (!item) { $("title").textContent = `Image ${id} not found`; return; }
@@ -41,6 +52,7 @@ async function load() {
     $("meta").append(Object.assign(document.createElement("dt"), { textContent: k }),
       Object.assign(document.createElement("dd"), { textContent: String(v) }));
   }
+  provenance();
   $("tags").value = item.tags.join(", ");
   $("download").href = item.download_url;
   $("breed").href = `/breed?parents=${item.id}&model=${encodeURIComponent(item.model)}`;
