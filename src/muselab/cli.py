@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,10 +42,15 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More log output.")] = False,
+    no_provenance: Annotated[bool, typer.Option(
+        "--no-provenance", help="Write outputs without label, watermark or signature "
+        "(same as MUSELAB_PROVENANCE=0).")] = False,
 ) -> None:
     """muselab command line."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if no_provenance:
+        os.environ["MUSELAB_PROVENANCE"] = "0"
 
 
 # -- train ------------------------------------------------------------------------------------
@@ -89,9 +96,15 @@ def train(
     resume: Annotated[str | None, typer.Option(help="Continue this run exactly.")] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs go (default ./runs).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    nproc: Annotated[int, typer.Option(help="Data-parallel processes on this machine "
+                                       "(wraps torchrun; docs/scale.md).", min=1)] = 1,
 ) -> None:
     """Train a model; every run gets a numbered directory under runs/."""
     from muselab.config import load_file
+    from muselab.train import ddp
+
+    if nproc > 1 and not ddp.env_world().distributed:
+        raise typer.Exit(ddp.launch(nproc, ddp.launch_args(sys.argv[1:], "train")))
     from muselab.train.run import resolve_config, resume_run, start_run
     from muselab.train.rundir import find_run, runs_root
 
@@ -109,14 +122,16 @@ def train(
         run = find_run(resume, root_dir)
         trainer = resume_run(run, steps=steps, train_overrides={
             **overrides.get("train", {}), **({"progress": False} if not progress else {})})
-        err.print(f"resuming {run} at step {trainer.step}")
+        if trainer.world.is_main:
+            err.print(f"resuming {run} at step {trainer.step}")
     else:
         file = load_file(config) if config else {}
         name = model or file.get("model") or DEFAULT_MODEL
         merged = {"data": data_cli, "train": train_cli}
         cfg = resolve_config(name, file, _merge(overrides, merged))
         trainer = start_run(cfg, root_dir)
-        err.print(f"run directory: {trainer.run_dir}")
+        if trainer.world.is_main:
+            err.print(f"run directory: {trainer.run_dir}")
     result = trainer.fit()
     if result.interrupted:
         err.print(f"stopped at step {result.step}; continue with: "

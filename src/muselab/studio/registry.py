@@ -35,7 +35,7 @@ JobFn = Callable[["JobContext", Any], dict[str, Any]]
 #: Modules whose import registers the built-in job kinds.
 _BUILTIN_MODULES = ("muselab.studio.kinds.train", "muselab.studio.kinds.sample",
                     "muselab.studio.kinds.value", "muselab.studio.kinds.creative",
-                    "muselab.studio.kinds.crossmodal")
+                    "muselab.studio.kinds.crossmodal", "muselab.studio.kinds.tune")
 
 _KINDS: dict[str, JobKind] = {}
 

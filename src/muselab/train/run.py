@@ -28,6 +28,7 @@ from muselab.errors import ConfigError, MuselabError
 from muselab.io import write_json
 from muselab.models.registry import ModelSpec, get_model
 from muselab.train import checkpoint as ck
+from muselab.train import ddp
 from muselab.train.callbacks import Callback
 from muselab.train.data import ImageBatches
 from muselab.train.rundir import new_run_dir
@@ -146,10 +147,15 @@ def start_run(
     """A fresh numbered run directory, config written, ready to :meth:`Trainer.fit`."""
     task, data, info, task_callbacks = _prepare(cfg)
     cfg = dataclasses.replace(cfg, model_config=task.config)
-    run_dir = new_run_dir(runs_root, f"{cfg.model}-{_data_tag(cfg.data)}")
     config = cfg.to_dict(info)
-    write_json(run_dir / "config.json", {**config, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                         "host": _host()})
+    world = ddp.current()
+    run_dir = None
+    if world.is_main:  # rank 0 makes the run directory; the other ranks use it
+        run_dir = new_run_dir(runs_root, f"{cfg.model}-{_data_tag(cfg.data)}")
+        write_json(run_dir / "config.json", {**config, "host": _host(),
+                                             "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    run_dir = ddp.broadcast_object(run_dir, world)
+    assert run_dir is not None
     return Trainer(task, data, cfg.train, run_dir, config,
                    task_callbacks if callbacks is None else callbacks)
 
@@ -187,7 +193,8 @@ def resume_run(
     if trainer.step >= cfg.train.steps:
         raise ConfigError(f"run {run_dir} is already at step {trainer.step}; pass --steps larger "
                           f"than {trainer.step} to train further")
-    write_json(run_dir / "config.json", {**saved, "train": config["train"]})
+    if trainer.world.is_main:
+        write_json(run_dir / "config.json", {**saved, "train": config["train"]})
     return trainer
 
 
@@ -201,7 +208,8 @@ def _prepare(cfg: RunConfig) -> tuple[Task, ImageBatches, DataInfo, list[Callbac
     from muselab.train import lm
 
     _set_threads(cfg.train.threads)
-    device = resolve_device(cfg.train.device)
+    world, device = ddp.setup(resolve_device(cfg.train.device))  # torchrun: join the ranks
+    ddp.check_batch(cfg.train.batch_size, world)
     if lm.is_token_source(cfg.data.source):
         spec, seed = get_model(cfg.model), cfg.train.seed
         task, batches, info, cbs = lm.prepare_lm(

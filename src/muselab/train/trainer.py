@@ -26,6 +26,7 @@ from muselab import __version__
 from muselab.config import check_range
 from muselab.errors import MuselabError
 from muselab.train import checkpoint as ck
+from muselab.train import ddp, speed
 from muselab.train.callbacks import (
     EMA,
     Callback,
@@ -71,6 +72,10 @@ class TrainConfig:
     max_minutes: float = 0.0  # wall-clock budget: save and stop after it (0 = no limit)
     max_nan_retries: int = 3
     lr_backoff: float = 0.5  # learning-rate factor after each NaN roll-back
+    # speed options (muselab.train.speed; measured in docs/performance.md)
+    autocast: str = "off"  # "bf16": bfloat16 autocast (Kalamkar et al. 2019)
+    compile: bool = False  # torch.compile of the trained modules (Ansel et al. 2024)
+    channels_last: bool = False  # NHWC weights and batches
 
     def __post_init__(self) -> None:
         check_range("train.steps", self.steps, 1)
@@ -85,6 +90,7 @@ class TrainConfig:
         check_range("train.max_minutes", self.max_minutes, 0.0)
         check_range("train.max_nan_retries", self.max_nan_retries, 0)
         check_range("train.lr_backoff", self.lr_backoff, 1e-6, 1.0)
+        speed.check(self.autocast)
 
 
 @dataclass
@@ -129,11 +135,16 @@ class Trainer:
         self.task, self.data, self.cfg = task, data, cfg
         self.run_dir, self.config = run_dir, config
         self.device = data.device
-        self.callbacks = sorted(
-            default_callbacks(cfg) if callbacks is None else callbacks, key=lambda c: c.order
-        )
+        self.world = ddp.current()
+        chosen = default_callbacks(cfg) if callbacks is None else callbacks
+        if not self.world.is_main:  # rank 0 alone logs, samples, measures and saves
+            chosen = [c for c in chosen if c.all_ranks]
+        self.callbacks = sorted(chosen, key=lambda c: c.order)
         self.step = 0
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self._rank_generator = torch.Generator(device=self.device)
+        if self.world.distributed:
+            self._join_world()
         torch.manual_seed(cfg.seed)
         self.metrics: dict[str, float] = {}  # latest value of each metric
         self.metric_steps: dict[str, int] = {}  # ... and the step it was measured at
@@ -148,6 +159,7 @@ class Trainer:
         self._t_start = time.perf_counter()
         for cb in self.callbacks:
             cb.setup(self)
+        speed.prepare(task, cfg.compile, cfg.channels_last)  # after the EMA copy exists
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -160,23 +172,40 @@ class Trainer:
         with self._sigint_stops():
             while self.step < self.cfg.steps and not self.stop_requested:
                 self._one_step()
-                if deadline is not None and time.perf_counter() > deadline:
-                    log.warning("time budget of %s min reached at step %d", self.cfg.max_minutes,
-                                self.step)
+                late = self.out_of_time or (deadline is not None
+                                            and time.perf_counter() > deadline)
+                if self.world.distributed:  # every rank stops at the same step
+                    self.stop_requested, late = ddp.any_true([self.stop_requested, late],
+                                                             self.device)
+                if late:  # max_minutes, or a callback's budget (muselab.train.tune)
+                    if not self.out_of_time:
+                        log.warning("time budget of %s min reached at step %d",
+                                    self.cfg.max_minutes, self.step)
                     self.out_of_time = True
                     break
         for cb in self.callbacks:
             cb.on_train_end(self)
+        if self.world.distributed:
+            torch.distributed.barrier()  # rank 0 has written its last checkpoint
         if self.stop_requested:
             log.warning("interrupted: saved %s at step %d", self.run_dir, self.step)
         return TrainResult(self.run_dir, self.step, self.stop_requested, self.elapsed(),
                            dict(self.metrics))
 
     def _one_step(self) -> None:
-        batch = self.data.batch(self.step)
-        logs = self.task.train_step(batch, self.step, self.generator)
+        batch = ddp.shard(self.data.batch(self.step), self.world)  # this rank's slice
+        generator = self.generator
+        if self.world.distributed:
+            generator = ddp.step_generator(self.generator, self.world, self._rank_generator)
+        batch = speed.format_batch(batch, self.cfg.channels_last)
+        with speed.autocast(self.cfg.autocast, self.device):
+            logs = self.task.train_step(batch, self.step, generator)
         self.step += 1
-        if not _all_finite(logs):
+        finite = _all_finite(logs)
+        if self.world.distributed:
+            ddp.sync_modules(self.task.modules.values(), buffers_only=True)
+            finite = not ddp.any_true([not finite], self.device)[0]
+        if not finite:
             self._roll_back(logs)
             return
         for cb in self.callbacks:
@@ -203,6 +232,14 @@ class Trainer:
         log.warning(msg)
         self.append_jsonl("events.jsonl",
                           {"step": self.step, "event": "nan-rollback", "detail": msg})
+
+    def _join_world(self) -> None:
+        """Data-parallel set-up (:mod:`muselab.train.ddp`): rank 0's weights everywhere,
+        gradients averaged before every optimiser step."""
+        ddp.check_batch(self.cfg.batch_size, self.world)
+        ddp.use_sync_batchnorm(self.task.modules, self.device)
+        ddp.sync_modules(self.task.modules.values())
+        self.grad_sync = ddp.GradSync(self.task.optimizers.values(), self.world)
 
     @contextmanager
     def _sigint_stops(self) -> Iterator[None]:
@@ -274,8 +311,9 @@ class Trainer:
         ck.load_model(path / ck.MODEL_FILE, self.task.modules)
         self.load_state_dict(ck.load_state(path / ck.STATE_FILE))
         self.last_checkpoint_step = self.step
-        for name in ("log.jsonl", "metrics.jsonl"):
-            truncate_jsonl(self.run_dir / name, self.step)
+        if self.world.is_main:
+            for name in ("log.jsonl", "metrics.jsonl"):
+                truncate_jsonl(self.run_dir / name, self.step)
 
     # -- services for callbacks -------------------------------------------------------------
 
@@ -316,7 +354,8 @@ class Trainer:
         return self._elapsed_before + time.perf_counter() - self._t_start
 
     def append_jsonl(self, name: str, record: dict[str, Any]) -> None:
-        append_jsonl_line(self.run_dir / name, record)
+        if self.world.is_main:  # one log per run, however many ranks
+            append_jsonl_line(self.run_dir / name, record)
 
     def log_scalars(self, values: dict[str, float]) -> None:
         for sink in self.scalar_sinks:
