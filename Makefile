@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[full,dev]'
 	touch $(STAMP)
 
 data: install
@@ -43,6 +43,10 @@ bench: install
 	$(BIN)/python benchmarks/lm_throughput.py
 	$(BIN)/python benchmarks/gallery_list.py
 	$(BIN)/python benchmarks/style_latency.py
+	$(BIN)/python benchmarks/export.py
+	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/watermark.py
+	$(BIN)/python benchmarks/generation_latency.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -60,13 +60,19 @@ eval_app = typer.Typer(cls=DefaultGroup, no_args_is_help=True,
 def _modules() -> tuple[Any, ...]:
     from muselab.commands import (
         backbones,
+        crossmodal,
         evaluate,
+        export,
         generate,
+        inspire,
         music,
         poetry,
+        provenance,
         rating,
         studio,
         style,
+        tune,
     )
 
-    return (backbones, evaluate, generate, music, poetry, rating, studio, style)
+    return (backbones, crossmodal, evaluate, export, generate, inspire, music, poetry,
+            provenance, rating, studio, style, tune)
