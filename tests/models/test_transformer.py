@@ -126,3 +126,55 @@ def test_bad_arguments_are_clear() -> None:
     with pytest.raises(MuselabError, match="no token is allowed"):
         m.generate(torch.zeros(1, 1, dtype=torch.long), 3,
                    logits_mask=lambda t: torch.zeros(len(t), 37, dtype=torch.bool))
+
+
+def test_rotate_equals_pairwise_rotation() -> None:
+    """The four-op rotary embedding equals the textbook pairwise rotation, bit for bit."""
+    from muselab.models.transformer import apply_rope, full_rope, rotate
+
+    m = tiny()
+    x = torch.randn(2, 2, 5, 16)  # [B, H, T, D]
+    cos, sin = m.rope_cos[3:8], m.rope_sin[3:8]  # [T, D/2]
+    x1, x2 = x.chunk(2, dim=-1)
+    expected = torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+    assert torch.equal(apply_rope(x, cos, sin), expected)
+    assert torch.equal(rotate(x, *full_rope(cos, sin)), expected)
+    assert torch.equal(m.rope_full[:, 3:8], torch.stack(full_rope(cos, sin)))
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_transposed_weights_match_and_are_dropped(tie: bool) -> None:
+    """Generation multiplies by transposed weight copies: same logits (to rounding), same
+    greedy tokens, and nothing is left behind after the call."""
+    from muselab.models.transformer import Linear
+
+    m = tiny(tie_weights=tie)
+    idx = torch.randint(0, 37, (2, 12))
+    with torch.inference_mode():
+        plain = m(idx)[0]
+        with m._transposed_weights():
+            assert all(x.weight_t is not None for x in m.modules() if isinstance(x, Linear))
+            fast = m(idx)[0]
+    assert torch.allclose(fast, plain, atol=1e-5)
+    assert all(x.weight_t is None for x in m.modules() if isinstance(x, Linear))
+    assert m.emb_t is None
+    greedy = m.generate(idx[:, :3], 10, temperature=0.0)
+    step = idx[:, :3]
+    for _ in range(10):  # the slow way: full forward, argmax, no cache, no copies
+        step = torch.cat([step, m(step)[0][:, -1].argmax(dim=1, keepdim=True)], dim=1)
+    assert torch.equal(greedy, step)
+
+
+def test_generate_after_training_step_uses_new_weights() -> None:
+    """The transposed copies are made per call, so an update between calls is seen."""
+    m = tiny()
+    prompt = torch.zeros(1, 1, dtype=torch.long)
+    before = m.generate(prompt, 6, temperature=0.0)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    after = m.generate(prompt, 6, temperature=0.0)
+    slow = prompt
+    for _ in range(6):
+        slow = torch.cat([slow, m(slow)[0][:, -1].argmax(dim=1, keepdim=True)], dim=1)
+    assert torch.equal(after, slow) and not torch.equal(before, after)

@@ -93,3 +93,38 @@ def test_bad_requests(composer: Composer) -> None:
         parse_meter("7/8")
     with pytest.raises(ConfigError, match="--meter"):
         parse_meter("four")
+
+
+def test_fast_grammar_mask_equals_reference() -> None:
+    """The looked-up masks equal the masks computed afresh, token by token, on real music
+    (two chorales, a folk song) and under harmonisation constraints."""
+    from muselab.music.compose import GrammarMask
+
+    cases = []
+    for path, style in ((CHORALES[0], "bach"), (CHORALES[1], "bach"), (FOLK, "folk")):
+        piece = read_midi(path, style=style)
+        cases.append((GrammarMask(piece.bars(), piece.bar_ticks), encode(piece)))
+    melody = read_midi(CHORALES[0], style="bach")
+    bt = melody.bar_ticks
+    forced = {(n.start // bt, n.start % bt): (n.pitch, n.duration)
+              for n in soprano_line(melody)}
+    cases.append((GrammarMask(melody.bars(), bt, melody=forced), encode(melody)))
+    for mask, tokens in cases:
+        ref = mask.reference(tokens)
+        t = torch.tensor([tokens])
+        fast = [mask(t[:, : i + 1])[0] for i in range(len(tokens))]
+        assert len(mask._table) < len(tokens)  # states repeat: the table is reused
+        for i, (a, b) in enumerate(zip(fast, ref, strict=True)):
+            assert torch.equal(a, b), f"token {i}"
+
+
+def test_shipped_folk_model_writes_tunes_in_key() -> None:
+    """models/folk-tunes loads (sha256-checked) and writes one-voice tunes, mostly in key."""
+    folk = Composer.load("folk-tunes")
+    assert folk.model.cfg.n_layer == 3 and folk.block_size == 256
+    pieces = folk.compose(style="folk", bars=4, key=Key(7), time_signature=(3, 4), n=2, seed=0)
+    g_major = {7, 9, 11, 0, 2, 4, 6}
+    for p in pieces:
+        assert_well_formed(p, 4, {0})
+        in_key = sum(n.pitch % 12 in g_major for n in p.notes) / len(p.notes)
+        assert in_key >= 0.75, in_key  # random pitches: about 7/12

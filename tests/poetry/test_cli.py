@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from muselab.cli import app
 from muselab.poetry.metrics import zh_lines
+from muselab.poetry.service import read_poems_file
 
 runner = CliRunner()
 
@@ -18,7 +19,7 @@ def test_poem_acrostic_and_eval(tiny_run: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["poem", "--model", str(tiny_run), "--acrostic", "春风明月",
                               "--form", "qijue", "--seed", "4", "--n", "3", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    records = [json.loads(s) for s in out.read_text("utf-8").splitlines()]
+    records = read_poems_file(out)  # the poems (a provenance label line may follow)
     assert [r["seed"] for r in records] == [4, 5, 6] and records[0]["model"] == str(tiny_run)
     assert all(r["text"] in res.output.replace("\n", "") for r in records)
     assert all("".join(s[0] for s in zh_lines(r["text"])) == "春风明月" for r in records)

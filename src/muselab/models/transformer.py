@@ -18,7 +18,8 @@ Shared by music and poetry. Options, each with its source:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -76,6 +77,7 @@ class KVCache:
         shape = (cfg.n_layer, batch, cfg.n_head, cfg.block_size, cfg.head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)  # [L, B, H, S, D]
         self.v = torch.zeros(shape, device=device, dtype=dtype)  # [L, B, H, S, D]
+        self._kv = [(self.k[i], self.v[i]) for i in range(cfg.n_layer)]  # per-layer views
         self.length = 0
 
     @property
@@ -85,9 +87,10 @@ class KVCache:
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store ``k, v`` [B, H, T, D] after the cached positions; return all [B, H, L+T, D]."""
         end = self.length + k.shape[2]
-        self.k[layer, :, :, self.length : end] = k
-        self.v[layer, :, :, self.length : end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+        ck, cv = self._kv[layer]  # [B, H, S, D] views of this layer
+        ck[:, :, self.length : end] = k
+        cv[:, :, self.length : end] = v
+        return ck[:, :, :end], cv[:, :, :end]
 
     def advance(self, n: int) -> None:
         self.length += n
@@ -105,27 +108,44 @@ def _rope_tables(cfg: TransformerConfig, base: float = 10000.0) -> tuple[Tensor,
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate pairs (x_i, x_{i+D/2}) of ``x`` [B, H, T, D] by the angles cos/sin [T, D/2]."""
-    x1, x2 = x.float().chunk(2, dim=-1)  # [B, H, T, D/2] each
-    out = torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
-    return out.type_as(x)
+    """Rotate pairs (x_i, x_{i+D/2}) of ``x`` [..., T, D] by the angles cos/sin [T, D/2]."""
+    return rotate(x, *full_rope(cos, sin))
+
+
+def full_rope(cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+    """cos/sin [T, D/2] -> the per-channel factors [T, D] that :func:`rotate` uses."""
+    return torch.cat([cos, cos], dim=-1), torch.cat([-sin, sin], dim=-1)
+
+
+def rotate(x: Tensor, cos2: Tensor, sin2: Tensor) -> Tensor:
+    """Rotary embedding of ``x`` [..., T, D] with factors [T, D] from :func:`full_rope`.
+
+    ``x * cos2 + swap_halves(x) * sin2`` is (x1 cos - x2 sin, x2 cos + x1 sin), the
+    rotation of each pair (x_i, x_{i+D/2}) (Su et al. 2021), in four elementwise ops.
+    """
+    xf = x if x.dtype == torch.float32 else x.float()
+    out = xf * cos2 + xf.roll(x.shape[-1] // 2, dims=-1) * sin2  # roll: (x2, x1)
+    return out if out.dtype == x.dtype else out.type_as(x)
 
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: TransformerConfig, layer: int) -> None:
         super().__init__()
         self.cfg, self.layer = cfg, layer
-        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
-        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.qkv = Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)  # fused Q, K, V
+        self.proj = Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.resid_drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: Tensor, rope: tuple[Tensor, Tensor] | None,
                 cache: KVCache | None) -> Tensor:
         B, T, C = x.shape  # noqa: N806
         H, D = self.cfg.n_head, self.cfg.head_dim  # noqa: N806
-        q, k, v = self.qkv(x).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # 3 x [B, H, T, D]
-        if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        qkv = _linear(self.qkv, x).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # [3, B, H, T, D]
+        if rope is not None:  # q and k rotated together (one set of elementwise ops)
+            q, k = rotate(qkv[:2], *rope).unbind(0)  # [B, H, T, D] each
+        else:
+            q, k = qkv[0], qkv[1]
+        v = qkv[2]
         past = 0 if cache is None else cache.length
         if cache is not None:
             k, v = cache.update(self.layer, k, v)  # [B, H, past + T, D]
@@ -137,18 +157,19 @@ class CausalSelfAttention(nn.Module):
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
         y = y.transpose(1, 2).reshape(B, T, C)  # [B, T, C]
-        return self.resid_drop(self.proj(y))
+        return _dropout(self.resid_drop, _linear(self.proj, y))
 
 
 class MLP(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
-        self.fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
-        self.proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.fc = Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
+        self.proj = Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.proj(F.gelu(self.fc(x))))  # GELU (Hendrycks & Gimpel 2016)
+        h = F.gelu(_linear(self.fc, x))  # GELU (Hendrycks & Gimpel 2016)
+        return _dropout(self.drop, _linear(self.proj, h))
 
 
 class Block(nn.Module):
@@ -163,8 +184,41 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor, rope: tuple[Tensor, Tensor] | None,
                 cache: KVCache | None) -> Tensor:
-        x = x + self.attn(self.ln1(x), rope, cache)
-        return x + self.mlp(self.ln2(x))
+        x = x + self.attn.forward(_norm(self.ln1, x), rope, cache)
+        return x + self.mlp.forward(_norm(self.ln2, x))
+
+
+# Generation feeds one token at a time, where the per-call overhead of nn.Module (hooks,
+# dispatch) and of identity dropouts costs more than the small matmuls themselves: the
+# blocks call the functional ops on the modules' parameters directly (module hooks on
+# the inner layers are not run).
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` that can multiply by a transposed copy of its weight (``weight_t``).
+
+    :meth:`Transformer.generate` sets ``weight_t`` on CPU for the duration of a call: for a
+    few rows, ``x @ W^T`` with W^T stored [in, out] runs about twice as fast as
+    ``F.linear(x, W)`` (another reduction order: results differ in the last bits). Both
+    paths compute the same products, so overlapping calls on one model stay correct.
+    """
+
+    weight_t: Tensor | None = None
+
+
+def _linear(m: Linear, x: Tensor) -> Tensor:
+    if m.weight_t is None:
+        return F.linear(x, m.weight, m.bias)
+    y = x @ m.weight_t  # [..., out]
+    return y if m.bias is None else y + m.bias
+
+
+def _norm(m: nn.LayerNorm, x: Tensor) -> Tensor:
+    return F.layer_norm(x, m.normalized_shape, m.weight, m.bias, m.eps)
+
+
+def _dropout(m: nn.Dropout, x: Tensor) -> Tensor:
+    return F.dropout(x, m.p, training=True) if m.training and m.p > 0 else x
 
 
 class Transformer(nn.Module):
@@ -172,6 +226,7 @@ class Transformer(nn.Module):
 
     rope_cos: Tensor
     rope_sin: Tensor
+    rope_full: Tensor
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -183,10 +238,13 @@ class Transformer(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
         # Tied: logits use the embedding matrix itself (no second, shared parameter, which
         # safetensors could not store).
-        self.head = None if cfg.tie_weights else nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.head = None if cfg.tie_weights else Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.emb_t: Tensor | None = None  # tied head's transposed copy while generating
         cos, sin = _rope_tables(cfg)
         self.register_buffer("rope_cos", cos, persistent=False)  # [S, D/2]
         self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("rope_full", torch.stack(full_rope(cos, sin)),
+                             persistent=False)  # [2, S, D]: cos2, sin2 for rotate()
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2: scale residual projections
             if name.endswith("proj.weight"):
@@ -213,7 +271,28 @@ class Transformer(nn.Module):
 
     def logits(self, h: Tensor) -> Tensor:
         """Features [..., C] -> logits [..., V]."""
-        return self.head(h) if self.head is not None else F.linear(h, self.tok_emb.weight)
+        if self.head is not None:
+            return _linear(self.head, h)
+        return F.linear(h, self.tok_emb.weight) if self.emb_t is None else h @ self.emb_t
+
+    @contextmanager
+    def _transposed_weights(self) -> Iterator[None]:
+        """While generating on CPU: every :class:`Linear` (and the tied head) multiplies by
+        a contiguous transposed copy of its weight, made once per call and then dropped."""
+        if self.tok_emb.weight.device.type != "cpu":
+            yield
+            return
+        layers = [m for m in self.modules() if isinstance(m, Linear)]
+        for m in layers:
+            m.weight_t = m.weight.detach().t().contiguous()  # [in, out]
+        if self.head is None:
+            self.emb_t = self.tok_emb.weight.detach().t().contiguous()  # [C, V]
+        try:
+            yield
+        finally:
+            for m in layers:
+                m.weight_t = None
+            self.emb_t = None
 
     def new_cache(self, batch: int) -> KVCache:
         p = self.tok_emb.weight
@@ -230,18 +309,19 @@ class Transformer(nn.Module):
         if past + T > self.cfg.block_size:
             raise ValueError(f"sequence of {past + T} tokens exceeds block_size "
                              f"{self.cfg.block_size}")
-        x = self.tok_emb(idx)  # [B, T, C]
+        x = F.embedding(idx, self.tok_emb.weight)  # [B, T, C]
         rope = None
         if self.pos_emb is not None:
             x = x + self.pos_emb(torch.arange(past, past + T, device=idx.device))  # + [T, C]
         else:
-            rope = (self.rope_cos[past : past + T], self.rope_sin[past : past + T])  # [T, D/2]
-        x = self.drop(x)
+            table = self.rope_full[:, past : past + T]  # [2, T, D]
+            rope = (table[0], table[1])
+        x = _dropout(self.drop, x)
         for block in self.blocks:
-            x = block(x, rope, cache)
+            x = block.forward(x, rope, cache)
         if cache is not None:
             cache.advance(T)
-        return self.ln_f(x)  # [B, T, C]
+        return _norm(self.ln_f, x)  # [B, T, C]
 
     def forward(self, idx: Tensor, targets: Tensor | None = None, *,
                 cache: KVCache | None = None) -> tuple[Tensor, Tensor | None]:
@@ -280,9 +360,10 @@ class Transformer(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self._generate(prompt, max_new_tokens, temperature, top_k, top_p,
-                                  repetition_penalty, logits_mask, stop_token, generator,
-                                  use_cache)
+            with self._transposed_weights():
+                return self._generate(prompt, max_new_tokens, temperature, top_k, top_p,
+                                      repetition_penalty, logits_mask, stop_token, generator,
+                                      use_cache)
         finally:
             self.train(was_training)
 
@@ -290,10 +371,14 @@ class Transformer(nn.Module):
                   top_p: float | None, rep: float, logits_mask: LogitsMask | None,
                   stop_token: int | None, generator: torch.Generator | None,
                   use_cache: bool) -> Tensor:
-        tokens = prompt
-        done = torch.zeros(len(prompt), dtype=torch.bool, device=prompt.device)  # [B]
+        B, T0 = prompt.shape  # noqa: N806
+        buf = torch.empty(B, T0 + n_new, dtype=prompt.dtype, device=prompt.device)
+        buf[:, :T0] = prompt  # tokens so far: buf[:, :t], written in place (no re-copying)
+        t = T0
+        done = torch.zeros(B, dtype=torch.bool, device=prompt.device)  # [B]
         step = _CachedStep(self) if use_cache else None
-        for _ in range(n_new):
+        while t < T0 + n_new:
+            tokens = buf[:, :t]  # [B, t]
             h = step(tokens) if step is not None else self.hidden(
                 tokens[:, -self.cfg.block_size :])[:, -1]  # [B, C]
             logits = self.logits(h).float()  # [B, V]
@@ -303,10 +388,11 @@ class Transformer(nn.Module):
             if stop_token is not None:
                 nxt = torch.where(done, torch.full_like(nxt, stop_token), nxt)
                 done |= nxt == stop_token
-            tokens = torch.cat([tokens, nxt[:, None]], dim=1)  # [B, T + 1]
+            buf[:, t] = nxt
+            t += 1
             if stop_token is not None and bool(done.all()):
                 break
-        return tokens
+        return buf[:, :t]
 
 
 class _CachedStep:
@@ -354,7 +440,6 @@ def sample_next(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Draw the next token [B] from ``logits`` [B, V] given the ``tokens`` so far [B, T]."""
-    logits = logits.clone()
     if repetition_penalty != 1.0:  # CTRL (Keskar 2019): shrink logits of tokens already used
         seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, tokens, True)
         penalised = torch.where(logits > 0, logits / repetition_penalty,
@@ -371,7 +456,8 @@ def sample_next(
         logits = logits.masked_fill(~allowed, float("-inf"))
     if temperature == 0.0:
         return logits.argmax(dim=1)
-    logits = logits / temperature
+    if temperature != 1.0:
+        logits = logits / temperature
     if top_k is not None and top_k < logits.shape[1]:
         kth = torch.topk(logits, top_k, dim=1).values[:, -1:]  # [B, 1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -384,7 +470,7 @@ def sample_next(
 def _nucleus(logits: Tensor, top_p: float) -> Tensor:
     """Keep the smallest set of tokens whose probability reaches ``top_p`` (Holtzman 2020)."""
     sorted_logits, order = logits.sort(dim=1, descending=True)  # [B, V]
-    cum = sorted_logits.softmax(dim=1).cumsum(dim=1)
-    drop_sorted = cum - sorted_logits.softmax(dim=1) >= top_p  # mass before this token >= p
+    probs = sorted_logits.softmax(dim=1)
+    drop_sorted = probs.cumsum(dim=1) - probs >= top_p  # mass before this token >= p
     drop = torch.zeros_like(drop_sorted).scatter_(1, order, drop_sorted)
     return logits.masked_fill(drop, float("-inf"))

@@ -41,6 +41,9 @@ from muselab.music.tokens import (
 _K = {k: torch.from_numpy(VOCAB.of_kind(k)) for k in VOCAB.KINDS}  # kind -> bool [V]
 _VAL = torch.from_numpy(VOCAB.value)  # [V]
 _VOICE = torch.where(_K["note"], _VAL // 128, -1)  # [V] voice of note tokens, else -1
+# The same per token as plain Python lists: the grammar reads them once per drawn token.
+_KIND_OF = [VOCAB.KINDS[k] for k in VOCAB.kind.tolist()]
+_VALUE_OF = VOCAB.value.tolist()
 C_MAJOR = Key(0)
 
 
@@ -62,6 +65,10 @@ class GrammarMask:
     """``logits_mask`` for the Transformer: the next tokens that keep the piece well formed.
 
     ``melody`` (harmonisation) maps (bar, position) -> (pitch, duration) of soprano onsets.
+
+    The allowed set depends on a few fields of the grammar state only (:meth:`_state`), so
+    each distinct set is computed once per piece and then looked up: per drawn token the
+    mask costs a dictionary lookup instead of a dozen vocabulary-sized tensor operations.
     """
 
     bars: int  # total bars the piece must have (prompt bars included)
@@ -69,27 +76,54 @@ class GrammarMask:
     voices: tuple[int, ...] = (0, 1, 2, 3)
     melody: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     rows: list[_Row] = field(default_factory=list)
+    _table: dict[tuple[int, ...], Tensor] = field(default_factory=dict, repr=False)
 
     def __call__(self, tokens: Tensor) -> Tensor:  # [B, T] -> bool [B, V]
         if not self.rows:
             self.rows = [_Row() for _ in range(len(tokens))]
-        out = torch.zeros(len(tokens), len(VOCAB), dtype=torch.bool)
+        out = []
         for i, row in enumerate(self.rows):
             for t in tokens[i, row.seen :].tolist():
                 self._consume(row, t)
-            out[i] = self._allowed(row)
+            key = self._state(row)
+            allowed = self._table.get(key)
+            if allowed is None:
+                allowed = self._table[key] = self._allowed(row)
+            out.append(allowed)
+        return torch.stack(out)  # [B, V]
+
+    def reference(self, tokens: list[int]) -> list[Tensor]:
+        """The allowed sets [V] after each prefix of ``tokens``, computed afresh for every
+        prefix (no lookup table): what :meth:`__call__` must return, for tests."""
+        row, out = _Row(), []
+        for t in tokens:
+            self._consume(row, t)
+            out.append(self._allowed(row))
         return out
+
+    def _state(self, row: _Row) -> tuple[int, ...]:
+        """The fields of ``row`` that :meth:`_allowed` depends on."""
+        if row.last == EOS:
+            return (0,)
+        if row.expect_dur:
+            end = self.bars * self.bar_ticks - ((row.bars - 1) * self.bar_ticks + row.pos)
+            return (1, row.forced_dur, min(MAX_DUR, max(1, end)))
+        if row.bars == 0:
+            return (2,)
+        bar = row.bars if self.melody else -1  # melody constraints depend on the bar
+        return (3, row.pos, row.voice, int(_KIND_OF[row.last] == "vel"),
+                int(row.bars < self.bars), bar)
 
     def _consume(self, row: _Row, t: int) -> None:
         row.seen += 1
         row.last = t
-        kind = VOCAB.KINDS[int(VOCAB.kind[t])]
+        kind = _KIND_OF[t]
         if t == BAR:
             row.bars, row.pos, row.voice, row.expect_dur = row.bars + 1, -1, -1, False
         elif kind == "pos":
-            row.pos, row.voice = int(_VAL[t]), -1
+            row.pos, row.voice = _VALUE_OF[t], -1
         elif kind == "note":
-            row.voice, row.expect_dur = int(_VOICE[t]), True
+            row.voice, row.expect_dur = _VALUE_OF[t] // 128, True
             mel = self.melody.get((row.bars - 1, row.pos))
             row.forced_dur = mel[1] if mel and row.voice == 0 else 0
         elif kind == "dur":
@@ -349,10 +383,11 @@ def write_piece(piece: Piece, stem: Path, meta: dict[str, Any],
         raise MuselabError(f"the model produced no notes for {stem} (try another --seed)")
     record = {**meta, "key": str(piece.key), "bars": piece.bars(), "notes": len(piece.notes),
               "time_signature": "/".join(map(str, piece.time_signature)), "tempo": piece.tempo}
-    out = {"midi": str(write_midi(piece, stem.with_suffix(".mid")))}
+    out = {"midi": str(write_midi(piece, stem.with_suffix(".mid"), record))}
     save_png(stem.with_suffix(".png"), piano_roll(piece), record)
     out["png"] = str(stem.with_suffix(".png"))
-    note = render_wav(stem.with_suffix(".mid"), stem.with_suffix(".wav")) if wav else ""
+    note = (render_wav(stem.with_suffix(".mid"), stem.with_suffix(".wav"), metadata=record)
+            if wav else "")
     if note is None:
         out["wav"] = str(stem.with_suffix(".wav"))
     elif note:

@@ -145,23 +145,57 @@ def to_pretty_midi(piece: Piece, programs: Mapping[str, int] | None = None) -> A
     return pm
 
 
-def write_midi(piece: Piece, path: Path) -> Path:
-    """Write ``piece`` as a standard MIDI file (atomically)."""
+def write_midi(piece: Piece, path: Path, metadata: Mapping[str, Any] | None = None, *,
+               provenance: bool | None = None) -> Path:
+    """Write ``piece`` as a standard MIDI file (atomically).
+
+    With provenance on (the default; ``provenance=False`` or ``$MUSELAB_PROVENANCE=0``
+    turns it off) the file carries an AI label as a MIDI text meta event and gets an
+    Ed25519-signed sidecar ``<file>.provenance.json`` recording ``metadata``.
+    """
+    from muselab.provenance import apply
+
     if not piece.notes:
         raise MuselabError(f"refusing to write {path}: the piece has no notes")
     pm = to_pretty_midi(piece)
-    atomic_write(path, lambda tmp: pm.write(tmp))
+    if not apply.enabled(provenance):
+        atomic_write(path, lambda tmp: pm.write(tmp))
+        return path
+    meta = {"key": str(piece.key), "tempo": piece.tempo, "style": piece.style,
+            **(metadata or {})}
+    records: list[dict[str, Any]] = []
+
+    def write(tmp: str) -> None:
+        pm.write(tmp)
+        records.append(apply.midi_labelled(tmp, meta))
+
+    atomic_write(path, write)
+    from muselab.provenance.manifest import write_sidecar
+
+    write_sidecar(path, records[0])
     return path
 
 
 def render_wav(midi_path: Path, wav_path: Path, sample_rate: int = 22050,
-               gain: float = 0.8) -> str | None:
-    """Render ``midi_path`` to ``wav_path`` with fluidsynth; ``None`` on success, else why not."""
+               gain: float = 0.8, metadata: Mapping[str, Any] | None = None, *,
+               provenance: bool | None = None) -> str | None:
+    """Render ``midi_path`` to ``wav_path`` with fluidsynth; ``None`` on success, else why not.
+
+    With provenance on (the default) the WAV carries a RIFF INFO label and a C2PA
+    manifest (an Ed25519 sidecar when ``c2pa-python`` is missing) naming the MIDI
+    file's hash as its parent.
+    """
+    from muselab.provenance import apply, manifest
+
     binary = shutil.which("fluidsynth")
     if binary is None:
         return ("fluidsynth is not installed, so no WAV was written (the MIDI file was); "
                 "install it with `apt-get install fluidsynth` or `brew install fluid-synth`")
     sf2 = soundfont_path()
+    on = apply.enabled(provenance)
+    meta = {"midi": _sha256_of(midi_path), "sample_rate": sample_rate, "gain": gain,
+            **(metadata or {})} if on else {}
+    records: list[dict[str, Any]] = []  # the provenance record, once written
 
     def run(tmp: str) -> None:
         cmd = [binary, "-ni", "-q", "-g", str(gain), "-r", str(sample_rate), "-T", "wav",
@@ -170,9 +204,19 @@ def render_wav(midi_path: Path, wav_path: Path, sample_rate: int = 22050,
         if proc.returncode != 0 or Path(tmp).stat().st_size <= 44:
             raise MuselabError(f"fluidsynth failed on {midi_path}: "
                                f"{(proc.stderr or proc.stdout).strip()[:300]}")
+        if on:
+            records.append(apply.wav_labelled(tmp, meta, wav_path.name))
 
     atomic_write(wav_path, run)
+    if records and not manifest.c2pa_available():  # no C2PA: sign the file in a sidecar
+        apply.sign_file(wav_path, "audio", int(records[0]["work_id"], 16), meta)
     return None
+
+
+def _sha256_of(path: Path) -> str:
+    from muselab.io import sha256_file
+
+    return f"sha256:{sha256_file(path)}"
 
 
 def piano_roll(piece: Piece, px_tick: int = 6, px_pitch: int = 6) -> np.ndarray:

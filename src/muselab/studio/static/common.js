@@ -101,6 +101,23 @@ export function followJob(id, onjob) {
   });
 }
 
+/** Submit a job of `kind` and follow it on a progress `bar` (its first child is the fill)
+ * and a `status` line; resolves to the finished job, or null. A job that did not finish
+ * is reported in a toast. */
+export async function runJob(kind, params, bar, status) {
+  const job = await guarded(() => api("/api/jobs", { method: "POST", body: { kind, params } }));
+  if (!job) return null;
+  bar.hidden = false;
+  const last = await followJob(job.id, (j) => {
+    bar.firstElementChild.style.width = `${Math.round(j.progress * 100)}%`;
+    status.textContent = `job #${j.id}: ${j.state} ${j.message}`;
+  });
+  bar.hidden = true;
+  if (last && last.state === "done") return last;
+  toast(last && last.error ? last.error : `the ${kind} job did not finish (is the worker running?)`, true);
+  return null;
+}
+
 export function fmtSeconds(s) {
   if (s === null || s === undefined) return "–";
   if (s < 60) return `${Math.round(s)} s`;

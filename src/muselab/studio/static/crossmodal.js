@@ -1,4 +1,4 @@
-import { api, card, el, followJob, guarded, toast } from "./common.js";
+import { api, card, el, guarded, runJob, toast } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const num = (id) => Number($(id).value);
@@ -56,17 +56,8 @@ async function show(id) {
 async function run(kind, params, button) {
   button.disabled = true;
   $("status").textContent = `submitting ${kind}…`;
-  const job = await guarded(() => api("/api/jobs", { method: "POST", body: { kind, params } }));
-  if (job) {
-    $("bar").hidden = false;
-    const last = await followJob(job.id, (j) => {
-      $("bar").firstElementChild.style.width = `${Math.round(j.progress * 100)}%`;
-      $("status").textContent = `job #${j.id}: ${j.state} ${j.message}`;
-    });
-    $("bar").hidden = true;
-    if (last && last.state === "done") await show(last.result.items[0]);
-    else toast(last && last.error ? last.error : `the ${kind} job did not finish (is the worker running?)`, true);
-  }
+  const last = await runJob(kind, params, $("bar"), $("status"));
+  if (last) await show(last.result.items[0]);
   button.disabled = false;
 }
 

@@ -1,4 +1,4 @@
-import { api, el, followJob, guarded, keys, toast } from "./common.js";
+import { api, el, guarded, keys, runJob } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const SYNC_BARS = 8;
@@ -35,17 +35,8 @@ async function compose() {
   if (body.bars <= SYNC_BARS) {
     piece = await guarded(() => api("/api/music/compose", { method: "POST", body }));
   } else {
-    const job = await guarded(() => api("/api/jobs", { method: "POST", body: { kind: "compose", params: body } }));
-    if (job) {
-      $("bar").hidden = false;
-      const last = await followJob(job.id, (j) => {
-        $("bar").firstElementChild.style.width = `${Math.round(j.progress * 100)}%`;
-        $("status").textContent = `job #${j.id}: ${j.state} ${j.message}`;
-      });
-      $("bar").hidden = true;
-      if (last && last.state === "done") piece = await guarded(() => api(`/api/music/${last.result.items[0]}`));
-      else toast(last && last.error ? last.error : "the compose job did not finish (is the worker running?)", true);
-    }
+    const last = await runJob("compose", body, $("bar"), $("status"));
+    if (last) piece = await guarded(() => api(`/api/music/${last.result.items[0]}`));
   }
   $("compose").disabled = false;
   if (!piece) { $("status").textContent = ""; return; }
