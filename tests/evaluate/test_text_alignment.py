@@ -48,3 +48,20 @@ def test_captioned_grid_places_each_image_and_caption() -> None:
     assert (sheet[y + 17 : y + 30, x : x + 16] < 128).any()  # its caption's ink
     with pytest.raises(ValueError, match="captions"):
         captioned_grid(imgs, ["one"])
+
+
+def test_latent_models_get_a_decoder_domain_classifier(vae_run: Path, emoji_home: Path,
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from muselab.train.run import start_run
+    from tests.tiny import tiny_config
+
+    monkeypatch.setenv("MUSELAB_HOME", str(emoji_home))
+    extra = {"data": {"source": "emoji", "resolution": 32, "limit": 64, "text": True},
+             "model_config": {"autoencoder": str(vae_run), "mlp": {"width": 32, "depth": 1}}}
+    trainer = start_run(tiny_config("latent-diffusion", steps=2, extra=extra), tmp_path)
+    trainer.fit()
+    report = evaluate_alignment(load_pipeline(trainer.run_dir, device="cpu"), n=4, steps=2,
+                                features="pixels", progress=False)
+    assert set(report.decoded) == {"accuracy", "unconditional", "real"}
+    assert all(0.0 <= v <= 1.0 for v in report.decoded.values())

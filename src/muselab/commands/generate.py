@@ -52,6 +52,11 @@ def eval_text(
     out.print(f"text alignment (in-house), n={report.n}: prompted {report.accuracy:.1%}, "
               f"no prompt {report.unconditional:.1%}, real images {report.real:.1%}; "
               f"SWD x1e3 {report.swd:.1f}")
+    if report.decoded:
+        d = report.decoded
+        out.print(f"  decoder-domain classifier (fitted to emoji as this model's autoencoder "
+                  f"redraws them): prompted {d['accuracy']:.1%}, no prompt "
+                  f"{d['unconditional']:.1%}, real images redrawn {d['real']:.1%}")
     for name, (hits, count) in report.per_category.items():
         out.print(f"  {name:<20} {hits:>3}/{count:<3}", markup=False)
     if json_out is not None:
