@@ -15,7 +15,6 @@ are skipped): ``pip install --no-deps invisible-watermark==0.2.0`` and
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import best_time  # noqa: E402
 
 from muselab.provenance import watermark as wm  # noqa: E402
+from muselab.provenance.attacks import ATTACKS  # noqa: E402
 
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "camera.png",
           "hubble_deep_field.jpg"]
@@ -39,30 +39,6 @@ def photo(name: str, size: tuple[int, int] | None = None) -> np.ndarray:
 
     im = Image.open(Path(skimage.__file__).parent / "data" / name).convert("RGB")
     return np.asarray(im.resize(size, Image.Resampling.BICUBIC) if size else im)
-
-
-def jpeg75(a: np.ndarray) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="JPEG", quality=75)
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
-def half(a: np.ndarray) -> np.ndarray:
-    h, w = a.shape[:2]
-    return np.asarray(Image.fromarray(a).resize((w // 2, h // 2), Image.Resampling.BICUBIC))
-
-
-def crop10(a: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Keep a random 90 % x 90 % window (10 % cut from each dimension)."""
-    rng = np.random.default_rng(seed)
-    h, w = a.shape[:2]
-    ch, cw = h * 9 // 10, w * 9 // 10
-    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-    return a[y : y + ch, x : x + cw]
-
-
-ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "none": lambda a: a, "jpeg75": jpeg75, "half": half, "crop10": crop10}
 
 
 def ours(img: np.ndarray) -> tuple[float, dict[str, tuple[float, bool]]]:

@@ -4,28 +4,16 @@ readable after JPEG q75, a 0.5x resize and a 10 % crop (bit accuracy >= 0.9 and 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from muselab.provenance import watermark as wm
+from muselab.provenance.attacks import half, jpeg75
 from tests.provenance.conftest import photo
 
 WORK_ID = 0x0123_4567_89AB_CDEF
-
-
-def jpeg75(a: np.ndarray) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="JPEG", quality=75)
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
-def half(a: np.ndarray) -> np.ndarray:
-    h, w = a.shape[:2]
-    return np.asarray(Image.fromarray(a).resize((w // 2, h // 2), Image.Resampling.BICUBIC))
 
 
 def crop10(a: np.ndarray) -> np.ndarray:

@@ -37,17 +37,9 @@ def tune(
                                                  "runs/tune-MODEL-DATA; rerun to resume).")] = None,
 ) -> None:
     """Search a recipe's hyperparameters (TPE + median pruning); resumable, with a report."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from muselab.cli import parse_sets
     from muselab.config import load_file
+    from muselab.data.imagefolder import make_progress
     from muselab.train.run import merge
     from muselab.train.rundir import runs_root
     from muselab.train.tune import TuneConfig
@@ -62,13 +54,11 @@ def tune(
     tc = TuneConfig(model=model, study_dir=study_dir, trials=trials, budget_min=budget_min,
                     metric=metric, seed=seed, prune=prune, metric_every=metric_every, base=base)
     err.print(f"study: {study_dir} ({trials} trials, {tc.trial_cpu_s:.0f} CPU-s each)")
-    with Progress(TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                  TextColumn("{task.fields[info]}"), console=err) as bar:
-        task = bar.add_task("trials", total=trials, info="")
+    with make_progress(True) as bar:
+        task = bar.add_task("trials", total=trials)
 
         def on_trial(done: int, total: int, line: str) -> None:
-            bar.update(task, completed=done, info=line)
+            bar.update(task, completed=done, description=f"trials ({line})")
 
         result = run_study(tc, on_trial=on_trial)
     if result.finished < trials:

@@ -25,11 +25,16 @@ from muselab.train.callbacks import Callback
 QUIET = {"progress": False, "tensorboard": False}
 
 
-class TrainParams(BaseModel):
+class RecipeOnData(BaseModel):
+    """What a training or tuning job trains: a recipe on a data set at a resolution."""
+
     model: str = Field(default="dcgan", description="Training recipe (GET /api/train/recipes).")
     data: str = Field(default="emoji",
                       description="Built-in data set, or 'upload:ID' of an upload.")
     resolution: int = Field(default=32, description="Training resolution: 8, 16, 32, 64 or 128.")
+
+
+class TrainParams(RecipeOnData):
     steps: int = Field(default=2000, ge=1, le=10_000_000, description="Total optimisation steps.")
     batch_size: int | None = Field(default=None, ge=1, le=65536)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)

@@ -10,21 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import Tensor
 
 from muselab.studio.context import JobContext
-from muselab.studio.kinds.train import QUIET, data_source
+from muselab.studio.kinds.train import QUIET, RecipeOnData, data_source
 from muselab.studio.registry import register_job
 from muselab.studio.settings import Settings
 from muselab.train.callbacks import Callback
 
 
-class TuneParams(BaseModel):
-    model: str = Field(default="dcgan", description="Recipe to tune (GET /api/train/recipes).")
-    data: str = Field(default="emoji",
-                      description="Built-in data set, or 'upload:ID' of an upload.")
-    resolution: int = Field(default=32, description="Training resolution: 8 to 128.")
+class TuneParams(RecipeOnData):
     trials: int = Field(default=20, ge=1, le=10_000, description="Finished trials to reach.")
     budget_min: float = Field(default=30.0, gt=0, le=100_000,
                               description="CPU minutes of training for the whole study.")
