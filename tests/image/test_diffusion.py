@@ -126,3 +126,15 @@ def test_vae_latent_loss_goes_down(vae_run: Path, tmp_path: Path) -> None:
     run = _vae_latent_run(vae_run, tmp_path, steps=80, lr=3e-3, warmup=0)
     losses = [json.loads(x)["loss"] for x in (run / "log.jsonl").read_text().splitlines()]
     assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_vae_posterior_mean_or_sample(vae_run: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    task = load_pipeline(_vae_latent_run(vae_run, tmp_path, vae_posterior="mean"),
+                         device="cpu").diffusion
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.equal(task.to_latent(x, torch.Generator().manual_seed(0)), task.to_latent(x))
+    task.config = dataclasses.replace(task.config, vae_posterior="sample")
+    assert not torch.equal(task.to_latent(x, torch.Generator().manual_seed(0)),
+                           task.to_latent(x))

@@ -73,6 +73,9 @@ class DiffusionConfig:
     latent_kind: Literal["autoencoder", "vae"] = "autoencoder"  # filled from ``autoencoder``
     ae: AEConfig = field(default_factory=AEConfig)  # filled from ``autoencoder``
     vae: VAEConfig = field(default_factory=VAEConfig)  # filled from ``autoencoder``
+    #: what a VAE encodes a training image to: a posterior sample (LSGM, Vahdat 2021) or
+    #: the posterior mean (deterministic, as the DALL-E 2 prior's CLIP embeddings)
+    vae_posterior: Literal["sample", "mean"] = "sample"
     autoencoder_source: str = ""  # where the autoencoder came from (informational)
 
     def __post_init__(self) -> None:
@@ -217,7 +220,7 @@ class DiffusionTask(Task):
         ae = self.ae
         if isinstance(ae, ConvVAE):
             mu, logvar = ae.encode(x)  # [B, D] each
-            if generator is None:
+            if generator is None or self.config.vae_posterior == "mean":
                 return mu
             eps = torch.randn(mu.shape, generator=generator, device=generator.device)
             return mu + (0.5 * logvar).exp() * eps.to(mu.device)  # [B, D]
