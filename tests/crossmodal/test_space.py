@@ -96,7 +96,15 @@ def test_resume_is_exact(home: Path, tmp_path: Path) -> None:
         assert torch.equal(va, vb), k
 
 
-def test_music_encoder_embeds_pieces(home: Path, tmp_path: Path) -> None:
+def test_music_encoder_embeds_pieces(home: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from muselab.train.lm import load_corpus_file
+    from tests.music.fixtures import fixture_corpus
+
+    # three real pieces instead of the 8,514-tune corpus a cold data home would parse first
+    corpus = load_corpus_file(fixture_corpus(tmp_path / "fixture.tokens.npz"))
+    monkeypatch.setattr("muselab.music.corpus.load_music_corpus",
+                        lambda name, progress=True: corpus)
     run = train_space("music", steps=1, batch_size=8, limit=16, progress=False,
                       runs=tmp_path, checkpoint_every=1, encoder={"width": 16})
     _, cfg = load_encoder("music", run)
