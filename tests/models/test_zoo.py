@@ -34,6 +34,22 @@ def test_shipped_vae_gives_a_stored_pixel_slice() -> None:
     assert np.abs(images[0, 16, 14:17].astype(int) - np.array(expected)).max() <= 2
 
 
+def test_shipped_text_model_gives_a_stored_pixel_slice() -> None:
+    from muselab.image.diffusion_pipeline import DiffusionPipeline
+    from muselab.image.samplers import SamplerConfig
+
+    pipe = ImagePipeline.from_pretrained("emoji-text32", device="cpu")
+    assert isinstance(pipe, DiffusionPipeline) and pipe.is_text
+    images = pipe.text2img("grinning face", [0, 1], sampler=SamplerConfig(steps=25),
+                           guidance=3.0)
+    assert images.shape == (2, 32, 32, 3)
+    # Recorded once on this machine's CPU kernels (seed 1 draws a yellow face).
+    expected = [[[232, 183, 138], [238, 207, 173], [250, 239, 226]],
+                [[238, 200, 52], [201, 162, 49], [140, 104, 40]]]
+    got = np.stack([images[0, 16, 14:17], images[1, 10, 8:11]]).astype(int)
+    assert np.abs(got - np.array(expected)).max() <= 2
+
+
 def test_export_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pipe = ImagePipeline.from_pretrained("emoji-vae32", device="cpu")
     folder = pipe.save_pretrained(tmp_path / "copy", name="copy", description="d",
