@@ -26,16 +26,7 @@ async function submit(value) {
   if (!out) return;
   count += 1;
   $("rated").textContent = String(count);
-  $("score").addEventListener("click", async () => {
-  const job = await guarded(() => api("/api/jobs", { method: "POST", body: { kind: "value", params: {} } }));
-  if (!job) return;
-  $("score").disabled = true;
-  const last = await followJob(job.id, (j) => { $("score-status").textContent = `${j.state}: ${j.message}`; });
-  $("score").disabled = false;
-  if (last?.state === "done") { toast(`scored ${last.result.scored} images`); skipSeed = 0; next(); }
-  else if (last?.error) toast(last.error, true);
-});
-next();
+  next();
 }
 
 document.querySelectorAll("button[data-value]").forEach((b) => b.addEventListener("click", () => submit(Number(b.dataset.value))));
