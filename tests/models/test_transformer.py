@@ -6,13 +6,15 @@ import pytest
 import torch
 
 from muselab.errors import ConfigError, MuselabError
-from muselab.models.transformer import Transformer, TransformerConfig, sample_next
+from muselab.models.decoding import sample_next
+from muselab.models.transformer import Transformer, TransformerConfig
 
 
 def tiny(rope: bool = True, **kw: object) -> Transformer:
     torch.manual_seed(0)
-    cfg = TransformerConfig(vocab_size=37, block_size=24, n_layer=2, n_head=2, n_embd=32,
-                            dropout=0.0, rope=rope, **kw)  # type: ignore[arg-type]
+    args: dict[str, object] = {"vocab_size": 37, "block_size": 24, "n_layer": 2, "n_head": 2,
+                               "n_embd": 32, "dropout": 0.0, "rope": rope, **kw}
+    cfg = TransformerConfig(**args)  # type: ignore[arg-type]
     return Transformer(cfg).eval()
 
 

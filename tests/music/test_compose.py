@@ -118,6 +118,31 @@ def test_fast_grammar_mask_equals_reference() -> None:
             assert torch.equal(a, b), f"token {i}"
 
 
+def test_grammar_draft_guesses_forced_tokens_and_durations() -> None:
+    """On a real chorale: the draft is always an allowed token; where the grammar allows one
+    token it is that token; after a note it is a duration, and it is right often enough
+    to pay (the voices of a chorale often share a duration)."""
+    from muselab.music.compose import GrammarMask
+
+    piece = read_midi(CHORALES[0], style="bach")
+    tokens = encode(piece)
+    mask, ref = GrammarMask(piece.bars(), piece.bar_ticks), GrammarMask(piece.bars(),
+                                                                        piece.bar_ticks)
+    allowed = ref.reference(tokens)
+    t = torch.tensor([tokens])
+    durs = hits = 0
+    for i in range(1, len(tokens) - 1):
+        guess = mask.draft(t[:, : i + 1])
+        ok = allowed[i]  # the allowed set after tokens[: i + 1]
+        if int(ok.sum()) == 1:
+            assert guess == int(ok.nonzero()), f"token {i}"
+        if guess is not None:
+            assert bool(ok[guess]), f"token {i}: draft {guess} is not allowed"
+        if VOCAB.KINDS[VOCAB.kind[tokens[i + 1]]] == "dur":  # None only before the first
+            durs, hits = durs + 1, hits + (guess == tokens[i + 1])
+    assert durs > 50 and hits / durs > 0.5, (hits, durs)
+
+
 def test_shipped_folk_model_writes_tunes_in_key() -> None:
     """models/folk-tunes loads (sha256-checked) and writes one-voice tunes, mostly in key."""
     folk = Composer.load("folk-tunes")

@@ -10,9 +10,7 @@ Shared by music and poetry. Options, each with its source:
 * input/output weight tying (Press & Wolf 2017; Inan et al. 2017);
 * dropout on attention weights and residual branches (Srivastava et al. 2014);
 * a key/value cache so generation costs one position per new token (linear in length);
-* sampling with temperature, top-k (Fan et al. 2018), nucleus/top-p (Holtzman et al.
-  2020), a repetition penalty (Keskar et al. 2019, CTRL) and a ``logits_mask`` hook for
-  constrained decoding (only the allowed next tokens may be drawn).
+  sampling, constrained and speculative decoding live in :mod:`muselab.models.decoding`.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from muselab.config import check_range
-from muselab.errors import ConfigError, MuselabError
+from muselab.errors import ConfigError
 
 #: Tokens so far [B, T] -> allowed next tokens, bool [B, V].
 LogitsMask = Callable[[Tensor], Tensor]
@@ -348,129 +346,25 @@ class Transformer(nn.Module):
         stop_token: int | None = None,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
+        draft: Callable[[Tensor], int | None] | None = None,
     ) -> Tensor:
         """Continue ``prompt`` [B, T0] by up to ``max_new_tokens``; returns [B, T0 + n].
 
         ``temperature=0`` is greedy decoding. Rows that emitted ``stop_token`` are padded
         with it; generation ends early when every row has stopped. Contexts longer than
         ``block_size`` keep the most recent tokens (with the cache: it is refilled with
-        the last 3/4 block when full, so the cost stays linear).
+        the last 3/4 block when full, so the cost stays linear). ``draft`` (batch 1, with
+        the cache) turns on speculative decoding: it guesses the token after each one
+        drawn, from the tokens so far, or returns None (see :mod:`muselab.models.decoding`).
         """
-        _check_sampling(prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty)
+        from muselab.models.decoding import Sampler, generate_tokens
+
+        sampler = Sampler(temperature, top_k, top_p, repetition_penalty, logits_mask, generator)
         was_training = self.training
         self.eval()
         try:
             with self._transposed_weights():
-                return self._generate(prompt, max_new_tokens, temperature, top_k, top_p,
-                                      repetition_penalty, logits_mask, stop_token, generator,
-                                      use_cache)
+                return generate_tokens(self, prompt, max_new_tokens, sampler,
+                                       stop_token=stop_token, use_cache=use_cache, draft=draft)
         finally:
             self.train(was_training)
-
-    def _generate(self, prompt: Tensor, n_new: int, temperature: float, top_k: int | None,
-                  top_p: float | None, rep: float, logits_mask: LogitsMask | None,
-                  stop_token: int | None, generator: torch.Generator | None,
-                  use_cache: bool) -> Tensor:
-        B, T0 = prompt.shape  # noqa: N806
-        buf = torch.empty(B, T0 + n_new, dtype=prompt.dtype, device=prompt.device)
-        buf[:, :T0] = prompt  # tokens so far: buf[:, :t], written in place (no re-copying)
-        t = T0
-        done = torch.zeros(B, dtype=torch.bool, device=prompt.device)  # [B]
-        step = _CachedStep(self) if use_cache else None
-        while t < T0 + n_new:
-            tokens = buf[:, :t]  # [B, t]
-            h = step(tokens) if step is not None else self.hidden(
-                tokens[:, -self.cfg.block_size :])[:, -1]  # [B, C]
-            logits = self.logits(h).float()  # [B, V]
-            nxt = sample_next(logits, tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                              repetition_penalty=rep, logits_mask=logits_mask,
-                              generator=generator)  # [B]
-            if stop_token is not None:
-                nxt = torch.where(done, torch.full_like(nxt, stop_token), nxt)
-                done |= nxt == stop_token
-            buf[:, t] = nxt
-            t += 1
-            if stop_token is not None and bool(done.all()):
-                break
-        return buf[:, :t]
-
-
-class _CachedStep:
-    """Features of the last position, feeding only the tokens the cache has not seen."""
-
-    def __init__(self, model: Transformer) -> None:
-        self.model = model
-        self.cache: KVCache | None = None
-        self.start = 0  # index in the token sequence of the cache's first position
-
-    def __call__(self, tokens: Tensor) -> Tensor:  # [B, T] -> [B, C]
-        block = self.model.cfg.block_size
-        if self.cache is None:
-            self.cache = self.model.new_cache(len(tokens))
-        if self.cache.length == 0 or len(tokens[0]) - self.start > block:
-            keep = min(len(tokens[0]), block if self.cache.length == 0 else block * 3 // 4)
-            self.cache.reset()
-            self.start = len(tokens[0]) - keep
-        new = tokens[:, self.start + self.cache.length :]  # [B, T_new]
-        return self.model.hidden(new, self.cache)[:, -1]
-
-
-def _check_sampling(prompt: Tensor, n: int, temperature: float, top_k: int | None,
-                    top_p: float | None, rep: float) -> None:
-    if prompt.dim() != 2 or prompt.shape[1] < 1:
-        raise ConfigError(f"prompt must be [B, T0] with T0 >= 1, got {tuple(prompt.shape)}")
-    check_range("max_new_tokens", n, 0)
-    check_range("temperature", temperature, 0.0, 100.0)
-    if top_k is not None:
-        check_range("top_k", top_k, 1)
-    if top_p is not None:
-        check_range("top_p", top_p, 1e-6, 1.0)
-    check_range("repetition_penalty", rep, 1.0, 100.0)
-
-
-def sample_next(
-    logits: Tensor,
-    tokens: Tensor,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    repetition_penalty: float = 1.0,
-    logits_mask: LogitsMask | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Draw the next token [B] from ``logits`` [B, V] given the ``tokens`` so far [B, T]."""
-    if repetition_penalty != 1.0:  # CTRL (Keskar 2019): shrink logits of tokens already used
-        seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, tokens, True)
-        penalised = torch.where(logits > 0, logits / repetition_penalty,
-                                logits * repetition_penalty)
-        logits = torch.where(seen, penalised, logits)
-    if logits_mask is not None:
-        allowed = logits_mask(tokens)  # [B, V] bool
-        if allowed.shape != logits.shape:
-            raise ValueError(f"logits_mask returned {tuple(allowed.shape)}, "
-                             f"expected {tuple(logits.shape)}")
-        if not bool(allowed.any(dim=1).all()):
-            raise MuselabError("constrained decoding: no token is allowed at this step "
-                               "(the constraints cannot be met with this vocabulary)")
-        logits = logits.masked_fill(~allowed, float("-inf"))
-    if temperature == 0.0:
-        return logits.argmax(dim=1)
-    if temperature != 1.0:
-        logits = logits / temperature
-    if top_k is not None and top_k < logits.shape[1]:
-        kth = torch.topk(logits, top_k, dim=1).values[:, -1:]  # [B, 1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        logits = _nucleus(logits, top_p)
-    probs = F.softmax(logits, dim=1)  # [B, V]
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
-
-
-def _nucleus(logits: Tensor, top_p: float) -> Tensor:
-    """Keep the smallest set of tokens whose probability reaches ``top_p`` (Holtzman 2020)."""
-    sorted_logits, order = logits.sort(dim=1, descending=True)  # [B, V]
-    probs = sorted_logits.softmax(dim=1)
-    drop_sorted = probs.cumsum(dim=1) - probs >= top_p  # mass before this token >= p
-    drop = torch.zeros_like(drop_sorted).scatter_(1, order, drop_sorted)
-    return logits.masked_fill(drop, float("-inf"))
