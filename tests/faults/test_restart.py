@@ -24,7 +24,7 @@ TRAIN: dict[str, Any] = {
     "train": {"metric_every": 0, "sample_every": 0, "checkpoint_every": 2, "keep_last": 2,
               "log_every": 1},
 }
-LONG = 12
+LONG = 200  # long enough that it cannot finish between the poll and the kill
 
 
 def _free_port() -> int:
