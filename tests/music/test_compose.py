@@ -11,6 +11,7 @@ import torch
 from muselab.errors import ConfigError
 from muselab.models.transformer import Transformer, TransformerConfig
 from muselab.music.compose import Composer, Sampling, parse_meter, soprano_line, write_piece
+from muselab.music.grammar import closing_chord
 from muselab.music.midi import read_midi
 from muselab.music.tokens import VOCAB, Key, Piece, encode
 from tests.music.fixtures import CHORALES, FOLK
@@ -93,6 +94,37 @@ def test_bad_requests(composer: Composer) -> None:
         parse_meter("7/8")
     with pytest.raises(ConfigError, match="--meter"):
         parse_meter("four")
+
+
+@pytest.mark.parametrize(("style", "key"), [("bach", Key(2, True)), ("folk", Key(7))])
+def test_cadence_ends_on_the_held_tonic_chord(composer: Composer, style: str, key: Key) -> None:
+    """Even an untrained model must end on the tonic triad, root in the lowest voice, one
+    onset at the start of the last bar held to the end; without it, the end is free."""
+    meter = (3, 4) if style == "folk" else (4, 4)
+    triad = {2, 5, 9} if key.minor else {7, 11, 2}
+    for seed in range(3):
+        piece = composer.compose(style=style, bars=3, key=key, time_signature=meter,
+                                 seed=seed)[0]
+        bt = piece.bar_ticks
+        last = [n for n in piece.notes if n.start + n.duration > 2 * bt]
+        voices = {0} if style == "folk" else {0, 1, 2, 3}
+        assert {n.voice for n in last} == voices and len(last) == len(voices)
+        assert all(n.start == 2 * bt and n.duration == bt for n in last)
+        assert {n.pitch % 12 for n in last} <= triad
+        assert max(last, key=lambda n: n.voice).pitch % 12 == key.tonic
+    free = [composer.compose(style=style, bars=3, key=key, time_signature=meter, seed=s,
+                             cadence=False)[0] for s in range(3)]
+    assert any(len({n.start for n in p.notes if n.start >= 2 * p.bar_ticks}) > 1 for p in free)
+
+
+def test_continuation_ends_on_the_tonic_chord(composer: Composer) -> None:
+    start = read_midi(CHORALES[0], style="bach")
+    piece = composer.continue_piece(start, bars=2, seed=0)
+    bt, total = piece.bar_ticks, start.bars() + 2
+    last = [n for n in piece.notes if n.start >= (total - 1) * bt]
+    assert len(last) == 4 and {n.start for n in last} == {(total - 1) * bt}
+    root = closing_chord(start.key)[0]
+    assert max(last, key=lambda n: n.voice).pitch % 12 == root
 
 
 def test_shipped_folk_model_writes_tunes_in_key() -> None:

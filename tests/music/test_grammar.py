@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from muselab.music.compose import soprano_line
-from muselab.music.grammar import GrammarMask
+from muselab.music.grammar import GrammarMask, closing_chord
 from muselab.music.midi import read_midi
-from muselab.music.tokens import VOCAB, encode
+from muselab.music.tokens import BAR, VOCAB, encode
 from tests.music.fixtures import CHORALES, FOLK
 
 
@@ -23,6 +23,11 @@ def test_fast_grammar_mask_equals_reference() -> None:
     forced = {(n.start // bt, n.start % bt): (n.pitch, n.duration)
               for n in soprano_line(melody)}
     cases.append((GrammarMask(melody.bars(), bt, melody=forced), encode(melody)))
+    closing = read_midi(CHORALES[1], style="bach")  # its last bar has several onsets: the
+    tokens = encode(closing)  # comparison stops where the closing chord's constraints bite
+    bars_before = [i for i, t in enumerate(tokens) if t == BAR][-1]
+    cases.append((GrammarMask(closing.bars(), closing.bar_ticks,
+                              final_chord=closing_chord(closing.key)), tokens[: bars_before + 2]))
     for mask, tokens in cases:
         ref = mask.reference(tokens)
         t = torch.tensor([tokens])

@@ -50,6 +50,9 @@ def compose(
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass (1: off).", min=0.01,
                                          max=1.0)] = 0.95,
     wav: Annotated[bool, typer.Option(help="Render WAV with fluidsynth.")] = True,
+    cadence: Annotated[bool, typer.Option(
+        help="End on the key's tonic chord, held for the last bar (compose, --continue).")]
+        = True,
 ) -> None:
     """Compose music with a Transformer: MIDI, WAV (fluidsynth) and a piano-roll PNG."""
     from muselab.music.compose import Composer, Sampling, parse_meter
@@ -69,19 +72,20 @@ def compose(
         given.key = the_key or given.key
         given.tempo = tempo or given.tempo
         if continue_from is not None:
-            pieces = [composer.continue_piece(given, bars=bars, seed=seed + i, sampling=sampling)
-                      for i in range(n)]
+            pieces = [composer.continue_piece(given, bars=bars, seed=seed + i, sampling=sampling,
+                                              cadence=cadence) for i in range(n)]
         else:
             pieces = [composer.harmonize(given, seed=seed + i, sampling=sampling)
                       for i in range(n)]
     else:
         pieces = composer.compose(style=style, bars=bars, key=the_key or Key(0),
                                   time_signature=sig, tempo=tempo or 90.0, n=n, seed=seed,
-                                  sampling=sampling)
+                                  sampling=sampling, cadence=cadence)
     seconds = time.perf_counter() - t0
     mode = "continue" if continue_from else "harmonize" if harmonize else "compose"
     meta: dict[str, Any] = {"model": composer.source, "style": style, "seed": seed,
                             "mode": mode, "temperature": temperature, "top_p": top_p,
+                            "cadence": cadence and harmonize is None,
                             "input": str(source) if source else None}
     _write_all(pieces, out_path, meta, wav)
     out.print(f"{mode}: {len(pieces)} piece(s), {sum(p.bars() for p in pieces)} bars in "

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from muselab.errors import ConfigError, MuselabError
 from muselab.models.transformer import Transformer
-from muselab.music.grammar import GrammarMask
+from muselab.music.grammar import GrammarMask, closing_chord
 from muselab.music.tokens import (
     BAR,
     EOS,
@@ -85,26 +85,30 @@ class Composer:
 
     def compose(self, *, style: str = "bach", bars: int = 16, key: Key = C_MAJOR,
                 time_signature: tuple[int, int] = (4, 4), tempo: float = 90.0, n: int = 1,
-                seed: int = 0, sampling: Sampling | None = None) -> list[Piece]:
-        """``n`` new pieces of ``bars`` bars with the given header (one batch)."""
+                seed: int = 0, sampling: Sampling | None = None,
+                cadence: bool = True) -> list[Piece]:
+        """``n`` new pieces of ``bars`` bars with the given header (one batch); with
+        ``cadence`` the last bar is the key's tonic chord, held (:class:`GrammarMask`)."""
         _check(style, bars, n)
         head = header(Piece([], key, time_signature, tempo, style))
         prompts = torch.tensor([head] * n)  # [n, 6]
         voices = (0,) if style == "folk" else tuple(range(N_VOICES))
-        mask = GrammarMask(bars, _bar_ticks(time_signature), voices)
+        mask = GrammarMask(bars, _bar_ticks(time_signature), voices,
+                           final_chord=closing_chord(key) if cadence else ())
         pieces = self._generate(prompts, mask, _budget(bars), seed, sampling or Sampling())
         return [replace(p, tempo=tempo, n_bars=bars) for p in pieces]
 
     def continue_piece(self, start: Piece, *, bars: int = 8, seed: int = 0,
-                       sampling: Sampling | None = None) -> Piece:
-        """``start`` followed by ``bars`` new bars."""
+                       sampling: Sampling | None = None, cadence: bool = True) -> Piece:
+        """``start`` followed by ``bars`` new bars (``cadence``: see :meth:`compose`)."""
         _check(start.style, bars, 1)
         if start.style == "folk":  # a monophonic model: keep the top voice
             start = replace(start, notes=[n for n in start.notes if n.voice == 0])
         prompt = [*encode(start, eos=False), BAR]  # the new music starts on a new bar
         total = start.bars() + bars
         voices = (0,) if start.style == "folk" else tuple(range(N_VOICES))
-        mask = GrammarMask(total, start.bar_ticks, voices)
+        mask = GrammarMask(total, start.bar_ticks, voices,
+                           final_chord=closing_chord(start.key) if cadence else ())
         piece = self._generate(torch.tensor([prompt]), mask, _budget(bars), seed,
                                sampling or Sampling())[0]
         return replace(piece, tempo=start.tempo, n_bars=total)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from muselab.music.tokens import BAR, BOS, EOS, MAX_DUR, VOCAB
+from muselab.music.tokens import BAR, BOS, EOS, MAX_DUR, VOCAB, Key
 
 _K = {k: torch.from_numpy(VOCAB.of_kind(k)) for k in VOCAB.KINDS}  # kind -> bool [V]
 _VAL = torch.from_numpy(VOCAB.value)  # [V]
@@ -45,6 +45,9 @@ class GrammarMask:
     """``logits_mask`` for the Transformer: the next tokens that keep the piece well formed.
 
     ``melody`` (harmonisation) maps (bar, position) -> (pitch, duration) of soprano onsets.
+    ``final_chord`` (pitch classes, root first; see :func:`closing_chord`) makes the last
+    bar a held closing chord: one onset at its start where each voice sounds a chord note
+    (the lowest voice the root, a single voice too), lasting to the end, then ``EOS``.
 
     The allowed set depends on a few fields of the grammar state only (:meth:`_state`), so
     each distinct set is computed once per piece and then looked up: per drawn token the
@@ -55,6 +58,7 @@ class GrammarMask:
     bar_ticks: int
     voices: tuple[int, ...] = (0, 1, 2, 3)
     melody: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    final_chord: tuple[int, ...] = ()
     rows: list[_Row] = field(default_factory=list)
     _table: dict[tuple[int, ...], tuple[Tensor, int | None]] = field(default_factory=dict,
                                                                       repr=False)
@@ -126,6 +130,8 @@ class GrammarMask:
             row.voice, row.expect_dur = _VALUE_OF[t] // 128, True
             mel = self.melody.get((row.bars - 1, row.pos))
             row.forced_dur = mel[1] if mel and row.voice == 0 else 0
+            if self._closing(row):  # the closing chord lasts the whole bar
+                row.forced_dur = min(MAX_DUR, self.bar_ticks)
         elif kind == "dur":
             row.expect_dur, row.last_dur, row.pos_dur = False, t, t
 
@@ -136,6 +142,8 @@ class GrammarMask:
             return self._durations(row)
         if row.bars == 0:
             return _only(BAR)
+        if self._closing(row):
+            return self._closing_chord(row)
         allowed = torch.zeros(len(VOCAB), dtype=torch.bool)
         after_vel = bool(_K["vel"][row.last])
         if row.pos >= 0:
@@ -154,6 +162,18 @@ class GrammarMask:
         if nxt is None:
             allowed[BAR if row.bars < self.bars else EOS] = True
         return allowed
+
+    def _closing(self, row: _Row) -> bool:
+        return bool(self.final_chord) and row.bars == self.bars
+
+    def _closing_chord(self, row: _Row) -> Tensor:
+        if row.pos < 0:
+            return _only(VOCAB.pos(0))
+        later = [v for v in self.voices if v > row.voice]
+        if not later:
+            return _only(EOS)
+        pcs = self.final_chord[:1] if later[0] == self.voices[-1] else self.final_chord
+        return (_VOICE == later[0]) & torch.isin(_VAL % 128 % 12, torch.tensor(pcs))
 
     def _notes(self, row: _Row) -> Tensor:
         mel = self.melody.get((row.bars - 1, row.pos))
@@ -180,3 +200,11 @@ def _only(token: int) -> Tensor:
     out = torch.zeros(len(VOCAB), dtype=torch.bool)
     out[token] = True
     return out
+
+
+def closing_chord(key: Key) -> tuple[int, int, int]:
+    """Pitch classes of the tonic triad of ``key``, root first: the chord a piece ends on
+    (an authentic ending; Bach often raised the third of a minor key's last chord, the
+    Picardy third, which this does not do)."""
+    third = 3 if key.minor else 4
+    return key.tonic, (key.tonic + third) % 12, (key.tonic + 7) % 12
