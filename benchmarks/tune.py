@@ -21,7 +21,7 @@ import optuna
 from muselab.data import load_images
 from muselab.evaluate.swd import swd
 from muselab.image.pipeline import ImagePipeline
-from muselab.train.tune import trials_per_hour
+from muselab.train.tune_report import trials_per_hour
 
 
 def swd_of(run: Path, real: np.ndarray, n: int, seeds: int) -> tuple[float, float]:

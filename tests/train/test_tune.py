@@ -16,15 +16,15 @@ from muselab.config import load_file
 from muselab.errors import ConfigError
 from muselab.train.callbacks import Callback
 from muselab.train.run import resolve_config
+from muselab.train.search_space import space_for
 from muselab.train.tune import (
     TrialMonitor,
     TuneConfig,
     base_config,
-    best_config,
     check_metric,
-    space_for,
     tune,
 )
+from muselab.train.tune_report import best_config
 from tests.tiny import tiny_overrides
 
 

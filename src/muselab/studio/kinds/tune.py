@@ -35,7 +35,8 @@ class TuneParams(RecipeOnData):
 
 def tune_config(settings: Settings, p: TuneParams, study_dir: Path) -> Any:
     """The checked TuneConfig of the job (ConfigError naming the bad value)."""
-    from muselab.train.tune import TuneConfig, base_config, check_metric, space_for
+    from muselab.train.search_space import space_for
+    from muselab.train.tune import TuneConfig, base_config, check_metric
 
     data: dict[str, Any] = {"source": data_source(settings, p.data), "resolution": p.resolution}
     if p.limit is not None:
