@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,29 @@ def test_harmonize_keeps_the_soprano_and_adds_voices(composer: Composer) -> None
         (n.start, n.pitch, n.duration) for n in line]
     assert {n.voice for n in piece.notes} - {0}  # lower voices were written
     assert piece.bars() == melody.bars()
+
+
+def test_harmonization_closes_under_the_last_melody_note(composer: Composer) -> None:
+    melody = read_midi(FOLK, style="folk")
+    line = soprano_line(melody)
+    chord = closing_chord(melody.key)
+    assert line[-1].pitch % 12 in chord  # the tune ends on a tonic-chord note
+    for seed in range(3):
+        piece = composer.harmonize(melody, seed=seed)
+        end = max(n.start + n.duration for n in piece.notes)
+        last = [n for n in piece.notes if n.start == line[-1].start]
+        assert sorted(n.voice for n in last) == [0, 1, 2, 3]
+        assert all(n.start + n.duration == end for n in last)
+        assert {n.pitch % 12 for n in last} <= set(chord)
+        assert max(last, key=lambda n: n.voice).pitch % 12 == chord[0]
+        assert not [n for n in piece.notes if n.start > line[-1].start]
+    # a tune that ends off the tonic chord keeps a free ending
+    off = replace(melody, notes=[*melody.notes[:-1], replace(melody.notes[-1],
+                                                             pitch=melody.notes[-1].pitch + 1)])
+    assert soprano_line(off)[-1].pitch % 12 not in chord
+    free = [composer.harmonize(off, seed=s) for s in range(3)]
+    assert any(len({n.voice for n in p.notes if n.start == line[-1].start}) < 4
+               or max(n.start for n in p.notes) > line[-1].start for p in free)
 
 
 def test_write_piece_outputs(composer: Composer, tmp_path: Path) -> None:

@@ -51,7 +51,8 @@ def compose(
                                          max=1.0)] = 0.95,
     wav: Annotated[bool, typer.Option(help="Render WAV with fluidsynth.")] = True,
     cadence: Annotated[bool, typer.Option(
-        help="End on the key's tonic chord, held for the last bar (compose, --continue).")]
+        help="End on the key's tonic chord: held through the last bar, or under the last "
+             "melody note with --harmonize (when it is a tonic-chord note).")]
         = True,
 ) -> None:
     """Compose music with a Transformer: MIDI, WAV (fluidsynth) and a piano-roll PNG."""
@@ -75,8 +76,8 @@ def compose(
             pieces = [composer.continue_piece(given, bars=bars, seed=seed + i, sampling=sampling,
                                               cadence=cadence) for i in range(n)]
         else:
-            pieces = [composer.harmonize(given, seed=seed + i, sampling=sampling)
-                      for i in range(n)]
+            pieces = [composer.harmonize(given, seed=seed + i, sampling=sampling,
+                                         cadence=cadence) for i in range(n)]
     else:
         pieces = composer.compose(style=style, bars=bars, key=the_key or Key(0),
                                   time_signature=sig, tempo=tempo or 90.0, n=n, seed=seed,
@@ -85,7 +86,7 @@ def compose(
     mode = "continue" if continue_from else "harmonize" if harmonize else "compose"
     meta: dict[str, Any] = {"model": composer.source, "style": style, "seed": seed,
                             "mode": mode, "temperature": temperature, "top_p": top_p,
-                            "cadence": cadence and harmonize is None,
+                            "cadence": cadence,
                             "input": str(source) if source else None}
     _write_all(pieces, out_path, meta, wav)
     out.print(f"{mode}: {len(pieces)} piece(s), {sum(p.bars() for p in pieces)} bars in "

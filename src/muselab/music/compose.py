@@ -113,15 +113,19 @@ class Composer:
                                sampling or Sampling())[0]
         return replace(piece, tempo=start.tempo, n_bars=total)
 
-    def harmonize(self, melody: Piece, *, seed: int = 0,
-                  sampling: Sampling | None = None) -> Piece:
-        """Alto, tenor and bass under the soprano line ``melody`` (its top voice)."""
+    def harmonize(self, melody: Piece, *, seed: int = 0, sampling: Sampling | None = None,
+                  cadence: bool = True) -> Piece:
+        """Alto, tenor and bass under the soprano line ``melody`` (its top voice); with
+        ``cadence``, and a last melody note in the tonic triad, they close on that chord."""
         line = soprano_line(melody)
         bt = melody.bar_ticks
         forced = {(n.start // bt, n.start % bt): (n.pitch, n.duration) for n in line}
         total = max(n.start + n.duration - 1 for n in line) // bt + 1
         head = header(Piece([], melody.key, melody.time_signature, melody.tempo, "bach"))
-        mask = GrammarMask(total, bt, tuple(range(N_VOICES)), forced)
+        chord = closing_chord(melody.key)
+        close = cadence and line[-1].pitch % 12 in chord
+        mask = GrammarMask(total, bt, tuple(range(N_VOICES)), forced,
+                           final_chord=chord if close else ())
         piece = self._generate(torch.tensor([head]), mask, _budget(total) + 3 * len(line),
                                seed, sampling or Sampling())[0]
         return replace(piece, tempo=melody.tempo, n_bars=total)

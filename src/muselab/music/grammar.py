@@ -48,6 +48,8 @@ class GrammarMask:
     ``final_chord`` (pitch classes, root first; see :func:`closing_chord`) makes the last
     bar a held closing chord: one onset at its start where each voice sounds a chord note
     (the lowest voice the root, a single voice too), lasting to the end, then ``EOS``.
+    With a melody the closing onset is the melody's last: the given soprano note, then the
+    other voices on chord notes, held to the end.
 
     The allowed set depends on a few fields of the grammar state only (:meth:`_state`), so
     each distinct set is computed once per piece and then looked up: per drawn token the
@@ -129,9 +131,10 @@ class GrammarMask:
         elif kind == "note":
             row.voice, row.expect_dur = _VALUE_OF[t] // 128, True
             mel = self.melody.get((row.bars - 1, row.pos))
-            row.forced_dur = mel[1] if mel and row.voice == 0 else 0
-            if self._closing(row):  # the closing chord lasts the whole bar
-                row.forced_dur = min(MAX_DUR, self.bar_ticks)
+            given = mel is not None and row.voice == 0  # the melody's own note
+            row.forced_dur = mel[1] if mel is not None and given else 0
+            if self._closing(row) and not given:
+                row.forced_dur = self._closing_ticks(row)
         elif kind == "dur":
             row.expect_dur, row.last_dur, row.pos_dur = False, t, t
 
@@ -164,7 +167,20 @@ class GrammarMask:
         return allowed
 
     def _closing(self, row: _Row) -> bool:
-        return bool(self.final_chord) and row.bars == self.bars
+        """Whether the closing chord's rules apply: in the last bar, or with a melody once
+        its last onset's soprano note is written."""
+        if not self.final_chord:
+            return False
+        if not self.melody:
+            return row.bars == self.bars
+        return (row.bars - 1, row.pos) == max(self.melody) and row.voice >= 0
+
+    def _closing_ticks(self, row: _Row) -> int:
+        """How long the closing chord lasts: to the end, or with a melody as its last note."""
+        if self.melody:
+            return self.melody[max(self.melody)][1]
+        left = self.bars * self.bar_ticks - (row.bars - 1) * self.bar_ticks - row.pos
+        return min(MAX_DUR, left)
 
     def _closing_chord(self, row: _Row) -> Tensor:
         if row.pos < 0:
