@@ -150,6 +150,10 @@ def test_compose_stores_midi_wav_and_piano_roll(client: Any) -> None:
     assert [i["id"] for i in client.get("/api/gallery?kind=music").json()["items"]] == [
         c["id"], b["id"], a["id"]]
     assert client.get(f"/api/music/{a['id']}").json()["audio_url"] == a["audio_url"]
+    assert a["params"]["cadence"] is True  # the closing chord is the default, and recorded
+    free = client.post("/api/music/compose", json={**body, "cadence": False}).json()
+    assert free["params"]["cadence"] is False
+    assert client.get(free["midi_url"]).content != mid.content
 
 
 def test_compose_job_and_bad_input(client: Any, settings: Any) -> None:

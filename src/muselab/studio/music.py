@@ -32,6 +32,8 @@ class ComposeIn(BaseModel):
     temperature: float = Field(default=1.0, ge=0.1, le=2.0)
     top_p: float = Field(default=0.95, ge=0.05, le=1.0,
                          description="Nucleus sampling (Holtzman et al. 2020).")
+    cadence: bool = Field(default=True, description="End on the key's tonic chord, held "
+                                                    "through the last bar.")
     model: str = Field(default="bach-chorale", max_length=200, pattern=NAME,
                        description="A shipped music model or a run (a name, not a path).")
 
@@ -82,7 +84,7 @@ def compose(conn: sqlite3.Connection, settings: Settings, p: ComposeIn,
     key, meter = parse_key(p.key), parse_meter(p.meter)
     c = composer(settings, p.model)
     piece = c.compose(style=p.style, bars=p.bars, key=key, time_signature=meter,
-                      tempo=p.tempo, seed=p.seed,
+                      tempo=p.tempo, seed=p.seed, cadence=p.cadence,
                       sampling=Sampling(temperature=p.temperature, top_p=p.top_p))[0]
     media = settings.media_dir()
     stem_rel = new_file("png")[: -len(".png")]

@@ -6,7 +6,8 @@ const SYNC_BARS = 8;
 function options() {
   return { style: $("style").value, bars: Number($("bars").value), key: $("key").value,
     meter: $("meter").value, tempo: Number($("tempo").value), seed: Number($("seed").value),
-    temperature: Number($("temperature").value), model: $("model").value.trim() || "bach-chorale" };
+    temperature: Number($("temperature").value), cadence: $("cadence").checked,
+    model: $("model").value.trim() || "bach-chorale" };
 }
 
 function show(piece) {
