@@ -136,6 +136,8 @@ def test_cadence_ends_on_the_held_tonic_chord(composer: Composer, style: str, ke
         assert all(n.start == 2 * bt and n.duration == bt for n in last)
         assert {n.pitch % 12 for n in last} <= triad
         assert max(last, key=lambda n: n.voice).pitch % 12 == key.tonic
+        pitches = [n.pitch for n in sorted(last, key=lambda n: n.voice)]
+        assert pitches == sorted(pitches, reverse=True) and len(set(pitches)) == len(pitches)
     free = [composer.compose(style=style, bars=3, key=key, time_signature=meter, seed=s,
                              cadence=False)[0] for s in range(3)]
     assert any(len({n.start for n in p.notes if n.start >= 2 * p.bar_ticks}) > 1 for p in free)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from muselab.music.tokens import BAR, BOS, EOS, MAX_DUR, VOCAB, Key
+from muselab.music.tokens import BAR, BOS, EOS, MAX_DUR, PITCH_HI, PITCH_LO, VOCAB, Key
 
 _K = {k: torch.from_numpy(VOCAB.of_kind(k)) for k in VOCAB.KINDS}  # kind -> bool [V]
 _VAL = torch.from_numpy(VOCAB.value)  # [V]
@@ -38,6 +38,7 @@ class _Row:
     last: int = BOS
     last_dur: int = -1  # token of the last duration drawn (-1: none yet)
     pos_dur: int = -1  # token of the last duration at the current onset (-1: none yet)
+    pos_pitch: int = -1  # pitch of the last note at the current onset (-1: none yet)
 
 
 @dataclass
@@ -47,7 +48,8 @@ class GrammarMask:
     ``melody`` (harmonisation) maps (bar, position) -> (pitch, duration) of soprano onsets.
     ``final_chord`` (pitch classes, root first; see :func:`closing_chord`) makes the last
     bar a held closing chord: one onset at its start where each voice sounds a chord note
-    (the lowest voice the root, a single voice too), lasting to the end, then ``EOS``.
+    below the voice above it (the lowest voice the root, a single voice too), lasting to
+    the end, then ``EOS``.
     With a melody the closing onset is the melody's last: the given soprano note, then the
     other voices on chord notes, held to the end.
 
@@ -117,7 +119,7 @@ class GrammarMask:
             return (2,)
         bar = row.bars if self.melody else -1  # melody constraints depend on the bar
         return (3, row.pos, row.voice, int(_KIND_OF[row.last] == "vel"),
-                int(row.bars < self.bars), bar)
+                int(row.bars < self.bars), bar, row.pos_pitch if self._closing(row) else -1)
 
     def _consume(self, row: _Row, t: int) -> None:
         row.seen += 1
@@ -125,11 +127,12 @@ class GrammarMask:
         kind = _KIND_OF[t]
         if t == BAR:
             row.bars, row.pos, row.voice, row.expect_dur = row.bars + 1, -1, -1, False
-            row.pos_dur = -1
+            row.pos_dur = row.pos_pitch = -1
         elif kind == "pos":
-            row.pos, row.voice, row.pos_dur = _VALUE_OF[t], -1, -1
+            row.pos, row.voice, row.pos_dur, row.pos_pitch = _VALUE_OF[t], -1, -1, -1
         elif kind == "note":
             row.voice, row.expect_dur = _VALUE_OF[t] // 128, True
+            row.pos_pitch = _VALUE_OF[t] % 128
             mel = self.melody.get((row.bars - 1, row.pos))
             given = mel is not None and row.voice == 0  # the melody's own note
             row.forced_dur = mel[1] if mel is not None and given else 0
@@ -188,8 +191,25 @@ class GrammarMask:
         later = [v for v in self.voices if v > row.voice]
         if not later:
             return _only(EOS)
-        pcs = self.final_chord[:1] if later[0] == self.voices[-1] else self.final_chord
-        return (_VOICE == later[0]) & torch.isin(_VAL % 128 % 12, torch.tensor(pcs))
+        v = later[0]
+        pitch = _VAL % 128
+        pcs = self.final_chord[:1] if v == self.voices[-1] else self.final_chord
+        ok = (_VOICE == v) & torch.isin(pitch % 12, torch.tensor(pcs))
+        ok &= pitch >= self._closing_floor(v)  # room for the voices below
+        if row.pos_pitch < 0:
+            return ok
+        below = ok & (pitch < row.pos_pitch)  # each voice under the one above (always
+        return below if bool(below.any()) else ok  # possible unless a melody ends very low)
+
+    def _closing_floor(self, voice: int) -> int:
+        """The lowest pitch ``voice`` may take in the closing chord and still leave a lower
+        chord note in range for every voice below it (the lowest voice: the root)."""
+        lower = [v for v in self.voices if v >= voice]  # this voice and those below
+        floor = PITCH_LO - 1
+        for i in range(len(lower)):
+            pcs = self.final_chord[:1] if i == 0 else self.final_chord
+            floor = next(p for p in range(floor + 1, PITCH_HI + 1) if p % 12 in pcs)
+        return floor
 
     def _notes(self, row: _Row) -> Tensor:
         mel = self.melody.get((row.bars - 1, row.pos))
