@@ -37,6 +37,7 @@ class _Row:
     forced_dur: int = 0  # harmonisation: the duration the soprano note must get
     last: int = BOS
     last_dur: int = -1  # token of the last duration drawn (-1: none yet)
+    voice_dur: dict[int, int] = field(default_factory=dict)  # voice -> its last duration
     pos_dur: int = -1  # token of the last duration at the current onset (-1: none yet)
     pos_pitch: int = -1  # pitch of the last note at the current onset (-1: none yet)
 
@@ -76,15 +77,16 @@ class GrammarMask:
     def draft(self, tokens: Tensor) -> int | None:
         """A guess of the next token after ``tokens`` [1, T], for speculative decoding: the
         token the grammar forces, else, when a duration is due, the duration of the last
-        note at this onset (the voices of a chorale often move together; 61 % of the
-        generated durations) or of the last note."""
+        note at this onset (the voices of a chorale often move together: right for 68 % of
+        such durations in 50 generated chorales) or, for the first note at an onset, of
+        this voice's previous note (right for 80 %), else of the last note."""
         if not self.rows:
             self.rows = [_Row()]
         row = self.rows[0]
         allowed, only = self._lookup(row, tokens[0])
         if only is not None or not row.expect_dur:
             return only
-        guess = row.pos_dur if row.pos_dur >= 0 else row.last_dur
+        guess = row.pos_dur if row.pos_dur >= 0 else row.voice_dur.get(row.voice, row.last_dur)
         return guess if guess >= 0 and bool(allowed[guess]) else None
 
     def _lookup(self, row: _Row, tokens: Tensor) -> tuple[Tensor, int | None]:
@@ -140,6 +142,7 @@ class GrammarMask:
                 row.forced_dur = self._closing_ticks(row)
         elif kind == "dur":
             row.expect_dur, row.last_dur, row.pos_dur = False, t, t
+            row.voice_dur[row.voice] = t
 
     def _allowed(self, row: _Row) -> Tensor:
         if row.last == EOS:
