@@ -138,6 +138,8 @@ def test_cadence_ends_on_the_held_tonic_chord(composer: Composer, style: str, ke
         assert max(last, key=lambda n: n.voice).pitch % 12 == key.tonic
         pitches = [n.pitch for n in sorted(last, key=lambda n: n.voice)]
         assert pitches == sorted(pitches, reverse=True) and len(set(pitches)) == len(pitches)
+        if style == "bach":  # a full triad: the third is there
+            assert (key.tonic + (3 if key.minor else 4)) % 12 in {p % 12 for p in pitches}
     free = [composer.compose(style=style, bars=3, key=key, time_signature=meter, seed=s,
                              cadence=False)[0] for s in range(3)]
     assert any(len({n.start for n in p.notes if n.start >= 2 * p.bar_ticks}) > 1 for p in free)

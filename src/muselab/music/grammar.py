@@ -40,6 +40,7 @@ class _Row:
     voice_dur: dict[int, int] = field(default_factory=dict)  # voice -> its last duration
     pos_dur: int = -1  # token of the last duration at the current onset (-1: none yet)
     pos_pitch: int = -1  # pitch of the last note at the current onset (-1: none yet)
+    pos_pcs: int = 0  # pitch classes at the current onset (bit i: pitch class i)
 
 
 @dataclass
@@ -49,8 +50,8 @@ class GrammarMask:
     ``melody`` (harmonisation) maps (bar, position) -> (pitch, duration) of soprano onsets.
     ``final_chord`` (pitch classes, root first; see :func:`closing_chord`) makes the last
     bar a held closing chord: one onset at its start where each voice sounds a chord note
-    below the voice above it (the lowest voice the root, a single voice too), lasting to
-    the end, then ``EOS``.
+    below the voice above it (the lowest voice the root, a single voice too; the third
+    present), lasting to the end, then ``EOS``.
     With a melody the closing onset is the melody's last: the given soprano note, then the
     other voices on chord notes, held to the end.
 
@@ -121,7 +122,8 @@ class GrammarMask:
             return (2,)
         bar = row.bars if self.melody else -1  # melody constraints depend on the bar
         return (3, row.pos, row.voice, int(_KIND_OF[row.last] == "vel"),
-                int(row.bars < self.bars), bar, row.pos_pitch if self._closing(row) else -1)
+                int(row.bars < self.bars), bar,
+                *((row.pos_pitch, row.pos_pcs) if self._closing(row) else (-1, 0)))
 
     def _consume(self, row: _Row, t: int) -> None:
         row.seen += 1
@@ -129,12 +131,14 @@ class GrammarMask:
         kind = _KIND_OF[t]
         if t == BAR:
             row.bars, row.pos, row.voice, row.expect_dur = row.bars + 1, -1, -1, False
-            row.pos_dur = row.pos_pitch = -1
+            row.pos_dur, row.pos_pitch, row.pos_pcs = -1, -1, 0
         elif kind == "pos":
             row.pos, row.voice, row.pos_dur, row.pos_pitch = _VALUE_OF[t], -1, -1, -1
+            row.pos_pcs = 0
         elif kind == "note":
             row.voice, row.expect_dur = _VALUE_OF[t] // 128, True
             row.pos_pitch = _VALUE_OF[t] % 128
+            row.pos_pcs |= 1 << row.pos_pitch % 12
             mel = self.melody.get((row.bars - 1, row.pos))
             given = mel is not None and row.voice == 0  # the melody's own note
             row.forced_dur = mel[1] if mel is not None and given else 0
@@ -194,9 +198,13 @@ class GrammarMask:
         later = [v for v in self.voices if v > row.voice]
         if not later:
             return _only(EOS)
-        v = later[0]
+        v, root, third = later[0], self.final_chord[:1], self.final_chord[1:2]
         pitch = _VAL % 128
-        pcs = self.final_chord[:1] if v == self.voices[-1] else self.final_chord
+        pcs = self.final_chord
+        if v == self.voices[-1]:  # the lowest voice: the root
+            pcs = root
+        elif later[1:] == [self.voices[-1]] and third and not row.pos_pcs >> third[0] & 1:
+            pcs = third  # the last voice above the bass: the third, if no voice has it yet
         ok = (_VOICE == v) & torch.isin(pitch % 12, torch.tensor(pcs))
         ok &= pitch >= self._closing_floor(v)  # room for the voices below
         if row.pos_pitch < 0:
