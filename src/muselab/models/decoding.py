@@ -194,8 +194,8 @@ class _UncachedStep:
 
 class _CachedStep:
     """Features of the last ``n_out`` positions, feeding only the tokens the cache has not
-    seen: one token goes through the :class:`Decoder`, more (the prompt, a refill, a
-    speculative pair) through the model's ordinary forward pass."""
+    seen: one or two (a drawn token, or one and a guess) go through the :class:`Decoder`,
+    more (the prompt, a refill) through the model's ordinary forward pass."""
 
     def __init__(self, model: Transformer) -> None:
         self.model = model
