@@ -69,6 +69,9 @@ class GrammarMask:
     _table: dict[tuple[int, ...], tuple[Tensor, int | None]] = field(default_factory=dict,
                                                                       repr=False)
 
+    def __post_init__(self) -> None:
+        self._last_onset = max(self.melody) if self.melody else None  # (bar, position)
+
     def __call__(self, tokens: Tensor) -> Tensor:  # [B, T] -> bool [B, V]
         if not self.rows:
             self.rows = [_Row() for _ in range(len(tokens))]
@@ -183,12 +186,12 @@ class GrammarMask:
             return False
         if not self.melody:
             return row.bars == self.bars
-        return (row.bars - 1, row.pos) == max(self.melody) and row.voice >= 0
+        return (row.bars - 1, row.pos) == self._last_onset and row.voice >= 0
 
     def _closing_ticks(self, row: _Row) -> int:
         """How long the closing chord lasts: to the end, or with a melody as its last note."""
-        if self.melody:
-            return self.melody[max(self.melody)][1]
+        if self._last_onset is not None:
+            return self.melody[self._last_onset][1]
         left = self.bars * self.bar_ticks - (row.bars - 1) * self.bar_ticks - row.pos
         return min(MAX_DUR, left)
 
