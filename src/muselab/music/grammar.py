@@ -53,7 +53,7 @@ class GrammarMask:
     below the voice above it (the lowest voice the root, a single voice too; the third
     present), lasting to the end, then ``EOS``.
     With a melody the closing onset is the melody's last: the given soprano note, then the
-    other voices on chord notes, held to the end.
+    other voices on chord notes, held as long as it.
 
     The allowed set depends on a few fields of the grammar state only (:meth:`_state`), so
     each distinct set is computed once per piece and then looked up: per drawn token the
