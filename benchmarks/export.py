@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import onnxruntime as ort
 import torch
+from common import best_time
 
 from muselab.export.api import load_for_export
 from muselab.export.onnx import Graph, export_graph
@@ -58,17 +58,6 @@ def graphs() -> list[tuple[str, Graph]]:
     return out
 
 
-def best_cpu_time(fn: Callable[[], object], repeats: int) -> float:
-    """Least CPU seconds of ``fn`` over ``repeats`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return min(times)
-
-
 def _batch(graph: Graph, n: int) -> Graph:
     graph.inputs = {k: torch.cat([v] * (n // len(v))) for k, v in graph.inputs.items()}
     return graph
@@ -98,8 +87,9 @@ def main() -> None:
                 with torch.no_grad():
                     m(*a)
 
-            t_torch = best_cpu_time(run_torch, args.repeats)
-            t_ort = best_cpu_time(lambda s=session, f=feeds: s.run(None, f), args.repeats)
+            t_torch = best_time(run_torch, args.repeats, clock=time.process_time)
+            t_ort = best_time(lambda s=session, f=feeds: s.run(None, f), args.repeats,
+                              clock=time.process_time)
             size = path.stat().st_size / 2**20
             print(f"{name:<48} {size:8.2f} {1000 * t_torch:8.2f} {1000 * t_ort:8.2f} "
                   f"{t_torch / t_ort:11.2f}x")
