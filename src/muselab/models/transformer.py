@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,9 @@ from torch import Tensor, nn
 
 from muselab.config import check_range
 from muselab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from muselab.models.decoding import Draft
 
 #: Tokens so far [B, T] -> allowed next tokens, bool [B, V].
 LogitsMask = Callable[[Tensor], Tensor]
@@ -346,7 +350,7 @@ class Transformer(nn.Module):
         stop_token: int | None = None,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
-        draft: Callable[[Tensor], int | None] | None = None,
+        draft: Draft | None = None,
     ) -> Tensor:
         """Continue ``prompt`` [B, T0] by up to ``max_new_tokens``; returns [B, T0 + n].
 
